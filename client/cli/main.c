@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: ISC */
+/* Copyright (c) 2026 The p11agent authors */
+/*
+ * main.c - the p11 command: global options, then one subcommand from the
+ * table below (wireguard-tools style, one file per subcommand). Usage and
+ * help text come from the table, so "p11 --help", "p11 help CMD" and
+ * "p11 CMD --help" never disagree.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <getopt.h>
+
+#include <p11agent/p11agent.h>
+
+#include "cli.h"
+
+static const struct cli_cmd commands[] = {
+	{ "status", cmd_status,
+	    "show the agent, its tokens and their login state",
+	    "",
+	    NULL },
+	{ "keys", cmd_keys,
+	    "list the keys the agent holds",
+	    "[--json]",
+	    "  --json              one JSON array of objects (id, label,\n"
+	    "                      token, type, bits, curve, operations,\n"
+	    "                      subject, emails, uri)\n" },
+	{ "sign", cmd_sign,
+	    "sign a digest, or the hash of a file, with a key in the agent",
+	    "--key KEYREF [--alg ALG] (--digest HEX | --in FILE) "
+	    "[--out FILE]",
+	    "  -k, --key KEYREF    key id (or a prefix of at least 8 hex "
+	    "digits),\n"
+	    "                      e-mail address, label or pkcs11: URI\n"
+	    "  -a, --alg ALG       rsa-pkcs1-sha256|-sha384|-sha512,\n"
+	    "                      rsa-pss-sha256|-sha384|-sha512,\n"
+	    "                      ecdsa-sha256|-sha384|-sha512 (also -sha224 "
+	    "and,\n"
+	    "                      except PSS, -sha1); default by key type "
+	    "and size\n"
+	    "  -d, --digest HEX    the digest to sign, in hex\n"
+	    "  -i, --in FILE       hash FILE (\"-\": stdin) and sign the "
+	    "digest\n"
+	    "  -o, --out FILE      write the raw signature to FILE "
+	    "(default: hex\n"
+	    "                      on stdout)\n" },
+	{ "decrypt", cmd_decrypt,
+	    "unwrap a key encrypted to a key in the agent",
+	    "--key KEYREF --alg ALG (--in FILE | --hex HEX) [--out FILE]",
+	    "  -k, --key KEYREF    key id, e-mail address, label or pkcs11: "
+	    "URI\n"
+	    "  -a, --alg ALG       rsa-pkcs1, rsa-oaep-sha1, rsa-oaep-sha256\n"
+	    "                      (also rsa-oaep-sha224|-sha384|-sha512)\n"
+	    "  -i, --in FILE       the ciphertext, raw (\"-\": stdin)\n"
+	    "  -x, --hex HEX       the ciphertext, in hex\n"
+	    "  -o, --out FILE      write the plaintext to FILE, mode 0600 "
+	    "(default:\n"
+	    "                      hex on stdout)\n" },
+	{ "derive", cmd_derive,
+	    "derive an ECDH shared secret with a key in the agent",
+	    "--key KEYREF --peer PUBKEY.pem [--out FILE]",
+	    "  -k, --key KEYREF    key id, e-mail address, label or pkcs11: "
+	    "URI\n"
+	    "  -p, --peer FILE     the peer's EC public key (PEM) or "
+	    "certificate,\n"
+	    "                      on the key's curve\n"
+	    "  -o, --out FILE      write the secret to FILE, mode 0600 "
+	    "(default:\n"
+	    "                      hex on stdout)\n" },
+	{ "lock", cmd_lock,
+	    "make the agent forget the PIN and log out of its tokens",
+	    "",
+	    NULL },
+	{ "unlock", cmd_unlock,
+	    "give the agent the PIN again",
+	    "[--pin-fd N | --no-prompt]",
+	    "  --pin-fd N          read the PIN from file descriptor N (one "
+	    "line)\n"
+	    "  --no-prompt         do not prompt; the agent uses its own PIN "
+	    "source\n"
+	    "                      (also the default when there is no "
+	    "terminal)\n" },
+	{ "client-key", cmd_client_key,
+	    "print this client's public key for authorized_clients",
+	    "[--comment TEXT]",
+	    "  --comment TEXT      the name after the key (default "
+	    "user@host)\n" },
+};
+
+#define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+const struct cli_cmd *
+cli_find_cmd(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void
+main_usage(FILE *f)
+{
+	size_t i;
+
+	fputs("usage: p11 [--socket PATH] COMMAND [OPTIONS]\n"
+	    "       p11 help COMMAND | --help | --version\n\n"
+	    "Commands:\n", f);
+	for (i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-12s  %s\n", commands[i].name,
+		    commands[i].summary);
+	fputs("\nKEYREF is a key id (or a prefix of at least 8 hex digits), "
+	    "an e-mail\naddress in the key's certificate, a label, or a "
+	    "pkcs11: URI.\n"
+	    "The agent's socket is --socket, else $P11AGENT_SOCK, else the "
+	    "default.\n"
+	    "Run \"p11 help COMMAND\" for a command's options.\n", f);
+}
+
+static int
+help(int argc, char **argv)
+{
+	const struct cli_cmd *cmd;
+
+	if (argc < 2) {
+		main_usage(stdout);
+		return CLI_OK;
+	}
+	if ((cmd = cli_find_cmd(argv[1])) == NULL) {
+		fprintf(stderr, "p11: help: unknown command \"%s\"; run "
+		    "p11 --help\n", argv[1]);
+		return CLI_USAGE;
+	}
+	cli_print_help(stdout, cmd);
+	return CLI_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct cli_cmd *cmd;
+	int i;
+
+	/* Global options, before the command. */
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			main_usage(stdout);
+			return CLI_OK;
+		} else if (strcmp(argv[i], "--version") == 0 ||
+		    strcmp(argv[i], "-V") == 0) {
+			printf("p11 %s\n", P11AGENT_VERSION);
+			return CLI_OK;
+		} else if (strcmp(argv[i], "--socket") == 0) {
+			if (i + 1 >= argc) {
+				fputs("p11: option --socket needs an "
+				    "argument\n", stderr);
+				return CLI_USAGE;
+			}
+			cli_socket_opt = argv[++i];
+		} else if (strncmp(argv[i], "--socket=", 9) == 0) {
+			cli_socket_opt = argv[i] + 9;
+		} else if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else {
+			fprintf(stderr, "p11: unknown option %s\n", argv[i]);
+			main_usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (i >= argc) {
+		main_usage(stderr);
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[i], "help") == 0)
+		return help(argc - i, argv + i);
+	if ((cmd = cli_find_cmd(argv[i])) == NULL) {
+		fprintf(stderr, "p11: unknown command \"%s\"; run p11 --help\n",
+		    argv[i]);
+		return CLI_USAGE;
+	}
+	cli_cmd = cmd;
+	optind = 0;	/* glibc: start afresh with argv[1] of the command */
+	return cmd->fn(argc - i, argv + i);
+}

@@ -1,0 +1,31 @@
+#!/bin/sh
+# SPDX-License-Identifier: ISC
+# p11 lock logs out: signing then fails with "agent is locked" (exit 1),
+# status shows the lock; p11 unlock (the agent's PIN source, or a PIN on
+# --pin-fd) logs in again and signing works; a wrong PIN is refused.
+. "$(dirname "$0")/lib.sh"
+need_fixture
+# shellcheck disable=SC2046
+start_agent l $(token_opts)
+
+printf 'x' >"$T/m"
+p11 sign --key carol --alg ecdsa-sha256 --in "$T/m" >/dev/null
+p11 lock
+p11 status | grep -qi "locked" || fail "status does not show the lock"
+expect_fail 1 "locked" p11 sign --key carol --alg ecdsa-sha256 --in "$T/m"
+openssl rand 16 >"$T/k"
+openssl pkeyutl -encrypt -pubin -inkey "$(pubkey alice)" -in "$T/k" -out "$T/w"
+expect_fail 1 "locked" p11 decrypt --key alice --alg rsa-pkcs1 --in "$T/w"
+p11 unlock </dev/null
+p11 sign --key carol --alg ecdsa-sha256 --in "$T/m" >/dev/null ||
+    fail "sign after unlock"
+p11 lock
+printf '000000\n' >"$T/wrong"
+expect_fail 1 "PIN incorrect|incorrect" p11 unlock --pin-fd 3 3<"$T/wrong"
+expect_fail 1 "locked" p11 sign --key carol --alg ecdsa-sha256 --in "$T/m"
+# A failed unlock makes the next attempt wait, even with the right PIN.
+expect_fail 1 "try again" p11 unlock --pin-fd 3 3<"$P11AGENT_TEST_PINFILE"
+sleep 2
+p11 unlock --pin-fd 3 3<"$P11AGENT_TEST_PINFILE"
+p11 sign --key carol --alg ecdsa-sha256 --in "$T/m" >/dev/null
+pass "lock and unlock"
