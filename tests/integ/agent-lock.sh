@@ -23,9 +23,15 @@ p11 lock
 printf '000000\n' >"$T/wrong"
 expect_fail 1 "PIN incorrect|incorrect" p11 unlock --pin-fd 3 3<"$T/wrong"
 expect_fail 1 "locked" p11 sign --key carol --alg ecdsa-sha256 --in "$T/m"
-# A failed unlock makes the next attempt wait, even with the right PIN.
+# Each failed unlock doubles the wait before the next attempt (1, 2, 4 s).
+# After three failures an immediate retry, even with the right PIN, is
+# refused: the 4 s window keeps this check independent of machine load.
+sleep 1.5
+expect_fail 1 "PIN incorrect|incorrect" p11 unlock --pin-fd 3 3<"$T/wrong"
+sleep 2.5
+expect_fail 1 "PIN incorrect|incorrect" p11 unlock --pin-fd 3 3<"$T/wrong"
 expect_fail 1 "try again" p11 unlock --pin-fd 3 3<"$P11AGENT_TEST_PINFILE"
-sleep 2
+sleep 4.5
 p11 unlock --pin-fd 3 3<"$P11AGENT_TEST_PINFILE"
 p11 sign --key carol --alg ecdsa-sha256 --in "$T/m" >/dev/null
 pass "lock and unlock"
