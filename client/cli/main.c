@@ -82,6 +82,11 @@ static const struct cli_cmd commands[] = {
 	    "source\n"
 	    "                      (also the default when there is no "
 	    "terminal)\n" },
+	{ "smime", cmd_smime,
+	    "sign, verify, encrypt, decrypt and show S/MIME mail",
+	    "sign|verify|encrypt|decrypt|show [OPTIONS]",
+	    "  run \"p11 smime SUBCOMMAND --help\" for each subcommand's "
+	    "options\n" },
 	{ "client-key", cmd_client_key,
 	    "print this client's public key for authorized_clients",
 	    "[--comment TEXT]",

@@ -1,0 +1,1141 @@
+/* SPDX-License-Identifier: ISC */
+/* Copyright (c) 2026 The p11agent authors */
+/*
+ * cmd-smime.c - "p11 smime sign|verify|encrypt|decrypt|show": a thin
+ * front-end over client/smime. It finds keys (through the p11agent
+ * provider's store, or a key file for software keys), certificates (the
+ * certificate directory, one ADDRESS.pem each) and trust anchors, then
+ * calls the library. Output is written only when complete; exit 0 good,
+ * 1 bad or untrusted (reason on stderr), 2 usage or environment.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/store.h>
+#include <openssl/x509.h>
+
+#include <p11agent/client.h>
+
+#include "cli.h"
+#include "mime.h"
+#include "smime.h"
+#ifdef P11AGENT_HAVE_PROVIDER
+#include "provider.h"
+#endif
+
+
+#define MAX_FILES	32	/* --chain / --recipient files */
+
+struct opts {
+	const char	*in;
+	const char	*out;
+	const char	*key;
+	const char	*cert;
+	const char	*certdir;
+	const char	*cafile;
+	const char	*capath;
+	const char	*digest;
+	const char	*cipher;
+	const char	*chain[MAX_FILES];
+	size_t		 nchain;
+	const char	*recip[MAX_FILES];
+	size_t		 nrecip;
+	int		 opaque, oaep, sign, allow_sha1, verbose, no_verify;
+	char		 certdirbuf[4096];
+};
+
+static const char *sub;		/* the running subcommand */
+
+static void
+err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "p11: smime %s: ", sub);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* The OpenSSL reason, for a "why" after a failed call. */
+static const char *
+ossl_reason(void)
+{
+	static char buf[256];
+	unsigned long e, last = 0;
+
+	while ((e = ERR_get_error()) != 0)
+		last = e;
+	if (last == 0)
+		return "unknown error";
+	ERR_error_string_n(last, buf, sizeof(buf));
+	return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Subcommand table */
+
+struct subcmd {
+	const char	*name;
+	int		(*fn)(struct opts *, int, char **);
+	const char	*usage;
+	const char	*help;
+};
+
+static int do_sign(struct opts *, int, char **);
+static int do_verify(struct opts *, int, char **);
+static int do_encrypt(struct opts *, int, char **);
+static int do_decrypt(struct opts *, int, char **);
+static int do_show(struct opts *, int, char **);
+
+#define H_IO \
+	"  -i, --in FILE        the message (default: standard input)\n" \
+	"  -o, --out FILE       where to write (default: standard output)\n"
+#define H_SIGNKEY \
+	"  -k, --key KEYREF     signing key: key id, e-mail address, label or\n" \
+	"                       pkcs11: URI of a key in the agent, or a key\n" \
+	"                       file (a path with a '/', or file:PATH);\n" \
+	"                       default: the From: address\n" \
+	"  -c, --cert FILE      the signer's certificate (default: from the\n" \
+	"                       agent, else CERTDIR/ADDRESS.pem)\n" \
+	"      --chain FILE     intermediate certificates (repeatable; CA\n" \
+	"                       certificates in CERTDIR are used too)\n" \
+	"  -d, --digest ALG     sha256, sha384 or sha512 (default: sha256;\n" \
+	"                       for EC keys the curve's size)\n" \
+	"      --opaque         signed-data (application/pkcs7-mime) instead\n" \
+	"                       of multipart/signed\n"
+#define H_CERTDIR \
+	"      --certs DIR      certificate directory, one ADDRESS.pem per\n" \
+	"                       address (default: $XDG_DATA_HOME/p11agent/certs)\n"
+#define H_TRUST \
+	"      --CAfile FILE    trust anchors (PEM); default: the system store\n" \
+	"      --CApath DIR     trust anchors (hashed directory)\n" \
+	"      --allow-sha1     accept SHA-1 signatures\n" \
+	"  -v, --verbose        details: signer, chain, algorithms\n"
+
+static const struct subcmd subcmds[] = {
+	{ "sign", do_sign,
+	    "[--in FILE] [--out FILE] [--key KEYREF] [--cert FILE] "
+	    "[--chain FILE]... [--certs DIR] [--digest ALG] [--opaque]",
+	    "Signs an RFC 5322 message (S/MIME, RFC 8551). The body is made "
+	    "7-bit safe\nand CRLF canonical first; From, To, Subject and the "
+	    "other header fields\nstay outside, Bcc is removed.\n\n"
+	    H_IO H_SIGNKEY H_CERTDIR },
+	{ "verify", do_verify,
+	    "[--in FILE] [--out FILE] [--CAfile FILE] [--CApath DIR] "
+	    "[--certs DIR] [--allow-sha1] [--verbose]",
+	    "Verifies a signed message: the signature, the chain to the trust "
+	    "anchors at\nthe signing time and now, key usage, and that the "
+	    "certificate is for the\nFrom: address. Prints one line; exit 0 "
+	    "only when good, trusted and\nmatching, 1 otherwise.\n\n"
+	    "  -i, --in FILE        the message (default: standard input)\n"
+	    "  -o, --out FILE       write the signed content there (\"-\": "
+	    "standard output)\n"
+	    H_TRUST H_CERTDIR },
+	{ "encrypt", do_encrypt,
+	    "[--in FILE] [--out FILE] [--certs DIR] [--recipient FILE]... "
+	    "[--cipher C] [--oaep] [--sign [signing options]]",
+	    "Encrypts a message to every To/Cc/Bcc address and to the sender, "
+	    "with the\ncertificates in the certificate directory. The "
+	    "Subject and the other header\nfields are not encrypted.\n\n"
+	    H_IO H_CERTDIR
+	    "  -r, --recipient FILE a recipient's certificate, instead of the "
+	    "addresses\n"
+	    "                       (repeatable; the sender is still added)\n"
+	    "      --cipher C       aes256-cbc (default, widest reach), "
+	    "aes128-cbc,\n"
+	    "                       aes256-gcm or aes128-gcm (authenticated, "
+	    "RFC 5083)\n"
+	    "      --oaep           RSA-OAEP (SHA-256) instead of PKCS#1 v1.5\n"
+	    "  -s, --sign           sign first, then encrypt; takes the "
+	    "options of sign:\n" H_SIGNKEY },
+	{ "decrypt", do_decrypt,
+	    "[--in FILE] [--out FILE] [--key KEYREF [--cert FILE]] "
+	    "[--CAfile FILE] [--CApath DIR] [--no-verify] [--verbose]",
+	    "Decrypts a message with the agent's key that it is encrypted for; "
+	    "a signature\ninside is verified too. Nothing is written unless "
+	    "everything succeeded.\n\n" H_IO
+	    "  -k, --key KEYREF     the key (default: any of the agent's keys "
+	    "the message\n"
+	    "                       names); a path is a key file\n"
+	    "  -c, --cert FILE      its certificate (for a key file)\n"
+	    "      --no-verify      do not check a signature inside\n"
+	    H_TRUST H_CERTDIR },
+	{ "show", do_show, "[--in FILE]",
+	    "Shows the MIME tree of a message with its S/MIME layers.\n\n"
+	    "  -i, --in FILE        the message (default: standard input)\n" },
+};
+
+#define NSUBCMDS	(sizeof(subcmds) / sizeof(subcmds[0]))
+
+static void
+smime_usage(FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < NSUBCMDS; i++)
+		fprintf(f, "%s p11 smime %s %s\n", i == 0 ? "usage:" :
+		    "      ", subcmds[i].name, subcmds[i].usage);
+	fprintf(f, "Run \"p11 smime COMMAND --help\" for its options.\n");
+}
+
+enum {
+	OPT_CHAIN = 256, OPT_CERTS, OPT_CAFILE, OPT_CAPATH, OPT_OPAQUE,
+	OPT_OAEP, OPT_CIPHER, OPT_ALLOW_SHA1, OPT_NO_VERIFY, OPT_SOCKET,
+};
+
+static const struct option longopts[] = {
+	{ "in", required_argument, NULL, 'i' },
+	{ "out", required_argument, NULL, 'o' },
+	{ "key", required_argument, NULL, 'k' },
+	{ "cert", required_argument, NULL, 'c' },
+	{ "chain", required_argument, NULL, OPT_CHAIN },
+	{ "certs", required_argument, NULL, OPT_CERTS },
+	{ "CAfile", required_argument, NULL, OPT_CAFILE },
+	{ "CApath", required_argument, NULL, OPT_CAPATH },
+	{ "digest", required_argument, NULL, 'd' },
+	{ "opaque", no_argument, NULL, OPT_OPAQUE },
+	{ "recipient", required_argument, NULL, 'r' },
+	{ "cipher", required_argument, NULL, OPT_CIPHER },
+	{ "oaep", no_argument, NULL, OPT_OAEP },
+	{ "sign", no_argument, NULL, 's' },
+	{ "allow-sha1", no_argument, NULL, OPT_ALLOW_SHA1 },
+	{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Which options each subcommand takes; encrypt takes the signing
+ * options only with --sign. */
+static int
+allowed(const char *name, int ch, const struct opts *o)
+{
+	int signing = strcmp(name, "sign") == 0 ||
+	    (strcmp(name, "encrypt") == 0 && o->sign);
+
+	switch (ch) {
+	case 'i': case 'h': case OPT_SOCKET:
+		return 1;
+	case 'o':
+		return strcmp(name, "show") != 0;
+	case 'k': case 'c':
+		return signing || strcmp(name, "decrypt") == 0;
+	case OPT_CHAIN: case 'd': case OPT_OPAQUE:
+		return signing;
+	case OPT_CERTS:
+		return strcmp(name, "show") != 0;
+	case OPT_CAFILE: case OPT_CAPATH: case OPT_ALLOW_SHA1: case 'v':
+		return strcmp(name, "verify") == 0 ||
+		    strcmp(name, "decrypt") == 0;
+	case 'r': case OPT_CIPHER: case OPT_OAEP: case 's':
+		return strcmp(name, "encrypt") == 0;
+	case OPT_NO_VERIFY:
+		return strcmp(name, "decrypt") == 0;
+	default:
+		return 0;
+	}
+}
+
+static int
+parse_opts(const struct subcmd *sc, struct opts *o, int argc, char **argv)
+{
+	int ch, li = -1;
+
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":i:o:k:c:d:r:svh", longopts,
+	    &li)) != -1) {
+		if (ch == ':') {
+			err("option %s needs an argument", argv[optind - 1]);
+			return CLI_USAGE;
+		}
+		if (ch == '?') {
+			err("unknown option %s (see p11 smime %s --help)",
+			    argv[optind - 1], sc->name);
+			return CLI_USAGE;
+		}
+		if (!allowed(sc->name, ch, o)) {
+			int enc = strcmp(sc->name, "encrypt") == 0;
+			char opt[32];
+
+			if (li >= 0)
+				snprintf(opt, sizeof(opt), "--%s",
+				    longopts[li].name);
+			else
+				snprintf(opt, sizeof(opt), "-%c", ch);
+			err("option %s does not apply%s (see p11 smime %s "
+			    "--help)", opt, enc ? " without --sign" : "",
+			    sc->name);
+			return CLI_USAGE;
+		}
+		li = -1;
+		switch (ch) {
+		case 'h':
+			printf("usage: p11 smime %s %s\n\n%s", sc->name,
+			    sc->usage, sc->help);
+			printf("      --socket PATH    the agent's socket "
+			    "(default $P11AGENT_SOCK)\n"
+			    "  -h, --help           show this help\n");
+			return -1;
+		case 'i': o->in = optarg; break;
+		case 'o': o->out = optarg; break;
+		case 'k': o->key = optarg; break;
+		case 'c': o->cert = optarg; break;
+		case 'd': o->digest = optarg; break;
+		case OPT_CERTS: o->certdir = optarg; break;
+		case OPT_CAFILE: o->cafile = optarg; break;
+		case OPT_CAPATH: o->capath = optarg; break;
+		case OPT_OPAQUE: o->opaque = 1; break;
+		case OPT_CIPHER: o->cipher = optarg; break;
+		case OPT_OAEP: o->oaep = 1; break;
+		case 's': o->sign = 1; break;
+		case OPT_ALLOW_SHA1: o->allow_sha1 = 1; break;
+		case OPT_NO_VERIFY: o->no_verify = 1; break;
+		case 'v': o->verbose = 1; break;
+		case OPT_SOCKET: cli_socket_opt = optarg; break;
+		case OPT_CHAIN:
+		case 'r':
+			if ((ch == 'r' ? o->nrecip : o->nchain) >= MAX_FILES) {
+				err("too many --%s options", ch == 'r' ?
+				    "recipient" : "chain");
+				return CLI_USAGE;
+			}
+			if (ch == 'r')
+				o->recip[o->nrecip++] = optarg;
+			else
+				o->chain[o->nchain++] = optarg;
+			break;
+		}
+	}
+	if (optind < argc) {
+		err("unexpected argument \"%s\"", argv[optind]);
+		return CLI_USAGE;
+	}
+	if (o->digest != NULL && strcmp(o->digest, "sha256") != 0 &&
+	    strcmp(o->digest, "sha384") != 0 &&
+	    strcmp(o->digest, "sha512") != 0) {
+		err("--digest must be sha256, sha384 or sha512");
+		return CLI_USAGE;
+	}
+	if (o->cipher != NULL && strcmp(o->cipher, "aes256-cbc") != 0 &&
+	    strcmp(o->cipher, "aes128-cbc") != 0 &&
+	    strcmp(o->cipher, "aes256-gcm") != 0 &&
+	    strcmp(o->cipher, "aes128-gcm") != 0) {
+		err("--cipher must be aes256-cbc, aes128-cbc, aes256-gcm or "
+		    "aes128-gcm");
+		return CLI_USAGE;
+	}
+	if (o->certdir == NULL) {
+		if (smime_default_certdir(o->certdirbuf,
+		    sizeof(o->certdirbuf)) == 0)
+			o->certdir = o->certdirbuf;
+		else
+			o->certdir = ".";
+	}
+	return CLI_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Input and output */
+
+static int
+read_input(const char *path, uint8_t **msgp, size_t *lenp)
+{
+	FILE *f = stdin;
+	uint8_t *buf = NULL, *nb;
+	size_t len = 0, cap = 0, n;
+
+	*msgp = NULL;
+	*lenp = 0;
+	if (path != NULL && strcmp(path, "-") != 0 &&
+	    (f = fopen(path, "rb")) == NULL) {
+		err("cannot open %s: %s", path, strerror(errno));
+		return CLI_USAGE;
+	}
+	for (;;) {
+		if (cap - len < 65536) {
+			/* XXX the whole message is held in memory (about
+			 * three copies while working); streaming CMS would
+			 * bound this for very large attachments. */
+			if (cap > MIME_MAX_MESSAGE) {
+				err("the message is larger than %zu MiB",
+				    MIME_MAX_MESSAGE >> 20);
+				goto bad;
+			}
+			cap = cap ? cap * 2 : 262144;
+			if ((nb = realloc(buf, cap)) == NULL) {
+				err("out of memory");
+				goto bad;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		err("cannot read %s: %s", path ? path : "standard input",
+		    strerror(errno));
+		goto bad;
+	}
+	if (f != stdin)
+		fclose(f);
+	*msgp = buf;
+	*lenp = len;
+	return CLI_OK;
+ bad:
+	if (f != stdin)
+		fclose(f);
+	free(buf);
+	return CLI_USAGE;
+}
+
+/* Writes a memory BIO's contents to --out (or stdout), all or nothing. */
+static int
+write_output(const char *path, BIO *b, int secret)
+{
+	char *p;
+	long n = BIO_get_mem_data(b, &p);
+
+	return cli_write_output(path != NULL ? path : "-", (uint8_t *)p,
+	    n > 0 ? (size_t)n : 0, secret);
+}
+
+/* Maps a library error to a message and an exit code. */
+static int
+lib_error(int r, const char *what)
+{
+	switch (r) {
+	case P11AGENT_ERR_INVALID_FORMAT:
+		err("malformed message: %s", what);
+		return CLI_FAIL;
+	case P11AGENT_ERR_MAX_SIZE:
+		err("the message exceeds a limit (size, header or nesting): %s",
+		    what);
+		return CLI_FAIL;
+	case P11AGENT_ERR_LIBCRYPTO:
+		err("%s: %s", what, ossl_reason());
+		return CLI_FAIL;
+	default:
+		err("%s: %s", what, p11agent_strerror(r));
+		return CLI_USAGE;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Keys and certificates */
+
+static int
+is_file_ref(const char *ref)
+{
+	return strncmp(ref, "file:", 5) == 0 || strchr(ref, '/') != NULL;
+}
+
+#ifdef P11AGENT_HAVE_PROVIDER
+static OSSL_PROVIDER *prov;
+#endif
+
+/*
+ * Loads a key (and the certificate next to it, if any) from the agent via
+ * the provider's store ("p11agent:REF") or from a key file.
+ */
+static int
+load_key(const char *ref, EVP_PKEY **keyp, X509 **certp, int quiet)
+{
+	OSSL_STORE_CTX *st;
+	OSSL_STORE_INFO *info;
+	char uri[1024];
+	int file = is_file_ref(ref);
+
+	*keyp = NULL;
+	if (certp != NULL)
+		*certp = NULL;
+	if (file) {
+		snprintf(uri, sizeof(uri), "%s", ref);
+	} else {
+#ifdef P11AGENT_HAVE_PROVIDER
+		if (prov == NULL && !p11agent_provider_load(NULL, &prov)) {
+			err("cannot load the p11agent provider: %s",
+			    ossl_reason());
+			return CLI_USAGE;
+		}
+		if ((size_t)snprintf(uri, sizeof(uri), "%s:%s",
+		    P11AGENT_PROVIDER_NAME, ref) >= sizeof(uri)) {
+			err("key reference too long");
+			return CLI_USAGE;
+		}
+#else
+		err("key \"%s\": this p11 is built without the p11agent "
+		    "provider; give a key file", ref);
+		return CLI_USAGE;
+#endif
+	}
+	if ((st = OSSL_STORE_open_ex(uri, NULL, NULL, NULL, NULL, NULL, NULL,
+	    NULL)) == NULL) {
+		if (quiet)
+			ERR_clear_error();
+		else
+			err("key \"%s\": %s", ref, ossl_reason());
+		return CLI_USAGE;
+	}
+	while (!OSSL_STORE_eof(st) && (info = OSSL_STORE_load(st)) != NULL) {
+		switch (OSSL_STORE_INFO_get_type(info)) {
+		case OSSL_STORE_INFO_PKEY:
+			if (*keyp == NULL)
+				*keyp = OSSL_STORE_INFO_get1_PKEY(info);
+			break;
+		case OSSL_STORE_INFO_CERT:
+			if (certp != NULL && *certp == NULL)
+				*certp = OSSL_STORE_INFO_get1_CERT(info);
+			break;
+		default:
+			break;
+		}
+		OSSL_STORE_INFO_free(info);
+	}
+	OSSL_STORE_close(st);
+	if (*keyp == NULL) {
+		if (!quiet)
+			err("key \"%s\" not found%s%s", ref,
+			    ERR_peek_error() ? ": " : "",
+			    ERR_peek_error() ? ossl_reason() : "");
+		ERR_clear_error();
+		if (certp != NULL) {
+			X509_free(*certp);
+			*certp = NULL;
+		}
+		return CLI_USAGE;
+	}
+	ERR_clear_error();
+	return CLI_OK;
+}
+
+/* The first certificate of a file, the rest appended to *extrap. */
+static int
+load_cert_file(const char *path, X509 **certp, STACK_OF(X509) **extrap)
+{
+	STACK_OF(X509) *sk = NULL;
+
+	*certp = NULL;
+	if (smime_read_certs(path, &sk) != 0 || sk_X509_num(sk) < 1) {
+		ERR_clear_error();
+		sk_X509_pop_free(sk, X509_free);
+		err("cannot read a certificate from %s", path);
+		return CLI_USAGE;
+	}
+	*certp = sk_X509_shift(sk);
+	while (extrap != NULL && sk_X509_num(sk) > 0) {
+		if (*extrap == NULL)
+			*extrap = sk_X509_new_null();
+		if (*extrap == NULL || !sk_X509_push(*extrap,
+		    sk_X509_value(sk, 0)))
+			break;
+		(void)sk_X509_shift(sk);
+	}
+	sk_X509_pop_free(sk, X509_free);
+	return CLI_OK;
+}
+
+/* The first From: address of the message, or NULL (static storage). */
+static const char *
+from_address(const uint8_t *msg, size_t len)
+{
+	static char buf[512];
+	struct mime_entity *e = NULL;
+	struct mime_addr *a = NULL;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (mime_parse(msg, len, &e) == 0 &&
+	    mime_addrs_of(e, "From", &a, &n) == 0 && n > 0)
+		snprintf(buf, sizeof(buf), "%s", a[0].addr);
+	mime_addrs_free(a, n);
+	mime_free(e);
+	return buf[0] ? buf : NULL;
+}
+
+struct signer_state {
+	struct smime_signer	 s;
+	STACK_OF(X509)		*pool;
+};
+
+static void
+signer_free(struct signer_state *ss)
+{
+	EVP_PKEY_free(ss->s.key);
+	X509_free(ss->s.cert);
+	sk_X509_pop_free(ss->s.chain, X509_free);
+	sk_X509_pop_free(ss->pool, X509_free);
+	memset(ss, 0, sizeof(*ss));
+}
+
+static int
+setup_signer(struct opts *o, const uint8_t *msg, size_t len,
+    struct signer_state *ss)
+{
+	const char *ref = o->key, *from = from_address(msg, len);
+	X509 *scert = NULL;
+	size_t i;
+	int r;
+
+	memset(ss, 0, sizeof(*ss));
+	if (ref == NULL && (ref = from) == NULL) {
+		err("the message has no From: address; give --key");
+		return CLI_USAGE;
+	}
+	if ((r = load_key(ref, &ss->s.key, &scert, 0)) != CLI_OK)
+		return r;
+	if (o->cert != NULL) {
+		X509_free(scert);
+		scert = NULL;
+		if ((r = load_cert_file(o->cert, &ss->s.cert,
+		    &ss->pool)) != CLI_OK)
+			return r;
+	} else if (scert != NULL) {
+		ss->s.cert = scert;
+	} else if (from != NULL && smime_certdir_find(o->certdir, from,
+	    &ss->s.cert, &ss->pool) == 0) {
+		/* found in the certificate directory */
+	} else {
+		err("no certificate for the key \"%s\": give --cert, or put "
+		    "it in %s/%s.pem", ref, o->certdir, from ? from :
+		    "ADDRESS");
+		return CLI_USAGE;
+	}
+	if (EVP_PKEY_eq(X509_get0_pubkey(ss->s.cert), ss->s.key) != 1) {
+		ERR_clear_error();
+		err("the certificate does not belong to the key \"%s\"", ref);
+		return CLI_USAGE;
+	}
+	for (i = 0; i < o->nchain; i++)
+		if (smime_read_certs(o->chain[i], &ss->pool) != 0) {
+			err("cannot read certificates from %s", o->chain[i]);
+			return CLI_USAGE;
+		}
+	if (smime_certdir_cas(o->certdir, &ss->pool) != 0 ||
+	    smime_build_chain(ss->s.cert, ss->pool, &ss->s.chain) != 0) {
+		err("out of memory");
+		return CLI_USAGE;
+	}
+	ss->s.digest = o->digest;
+	ss->s.opaque = o->opaque;
+	return CLI_OK;
+}
+
+static int
+sign_error(int r, X509 *cert)
+{
+	if (r == P11AGENT_ERR_DENIED) {
+		char n[256];
+
+		smime_name(X509_get_subject_name(cert), n, sizeof(n));
+		err("the certificate of \"%s\" is expired or not yet valid; "
+		    "nobody could verify this signature", n);
+		return CLI_FAIL;
+	}
+	return lib_error(r, "cannot sign");
+}
+
+/* ------------------------------------------------------------------ */
+/* Subcommands */
+
+static int
+do_sign(struct opts *o, int argc, char **argv)
+{
+	struct signer_state ss;
+	uint8_t *msg = NULL;
+	size_t len;
+	BIO *out = NULL;
+	int r;
+
+	memset(&ss, 0, sizeof(ss));
+	if ((r = read_input(o->in, &msg, &len)) != CLI_OK)
+		return r;
+	if ((r = setup_signer(o, msg, len, &ss)) != CLI_OK)
+		goto out;
+	if ((out = BIO_new(BIO_s_mem())) == NULL) {
+		r = lib_error(P11AGENT_ERR_NO_MEMORY, "cannot sign");
+		goto out;
+	}
+	if ((r = smime_sign(&ss.s, msg, len, out)) != 0) {
+		r = sign_error(r, ss.s.cert);
+		goto out;
+	}
+	r = write_output(o->out, out, 0);
+ out:
+	BIO_free(out);
+	signer_free(&ss);
+	free(msg);
+	return r;
+}
+
+static int
+setup_trust(struct opts *o, struct smime_trust *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (smime_trust_store(o->cafile, o->capath, &t->store) != 0) {
+		err("cannot load the trust anchors%s%s%s%s: %s",
+		    o->cafile ? " " : "", o->cafile ? o->cafile : "",
+		    o->capath ? " " : "", o->capath ? o->capath : "",
+		    ossl_reason());
+		return CLI_USAGE;
+	}
+	/* Intermediates from the certificate directory help messages that
+	 * lack them; they are never trust anchors. */
+	(void)smime_certdir_cas(o->certdir, &t->untrusted);
+	ERR_clear_error();
+	t->allow_sha1 = o->allow_sha1;
+	return CLI_OK;
+}
+
+static void
+trust_free(struct smime_trust *t)
+{
+	X509_STORE_free(t->store);
+	sk_X509_pop_free(t->untrusted, X509_free);
+}
+
+static int
+do_verify(struct opts *o, int argc, char **argv)
+{
+	struct smime_report rep;
+	struct smime_trust t;
+	uint8_t *msg = NULL;
+	size_t len;
+	BIO *content = NULL;
+	int r;
+
+	memset(&rep, 0, sizeof(rep));
+	memset(&t, 0, sizeof(t));
+	if ((r = read_input(o->in, &msg, &len)) != CLI_OK)
+		return r;
+	if ((r = setup_trust(o, &t)) != CLI_OK)
+		goto out;
+	if (o->verbose)
+		rep.details = BIO_new_fp(stderr, BIO_NOCLOSE);
+	if (o->out != NULL && (content = BIO_new(BIO_s_mem())) == NULL) {
+		r = lib_error(P11AGENT_ERR_NO_MEMORY, "cannot verify");
+		goto out;
+	}
+	if ((r = smime_verify(&t, msg, len, content, &rep)) != 0) {
+		r = lib_error(r, "cannot verify");
+		goto out;
+	}
+	if (rep.bad) {
+		err("%s", rep.line);
+		r = CLI_FAIL;
+		goto out;
+	}
+	if (rep.warning[0] != '\0')
+		err("warning: %s", rep.warning);
+	fprintf(stderr, "%s\n", rep.line);
+	r = content != NULL ? write_output(o->out, content, 0) : CLI_OK;
+ out:
+	BIO_free(rep.details);
+	BIO_free(content);
+	trust_free(&t);
+	free(msg);
+	return r;
+}
+
+/* Appends one recipient certificate unless the same one is there. */
+static int
+add_recipient(STACK_OF(X509) *sk, X509 *x)
+{
+	int i;
+
+	for (i = 0; i < sk_X509_num(sk); i++)
+		if (X509_cmp(sk_X509_value(sk, i), x) == 0) {
+			X509_free(x);
+			return 1;
+		}
+	return sk_X509_push(sk, x);
+}
+
+/* The sender's own certificate: the signer's, the directory's, or the
+ * agent's key for that address. */
+static X509 *
+sender_cert(struct opts *o, const char *from, const struct signer_state *ss)
+{
+	EVP_PKEY *k = NULL;
+	X509 *x = NULL;
+
+	if (ss->s.cert != NULL && smime_cert_has_addr(ss->s.cert, from)) {
+		X509_up_ref(ss->s.cert);
+		return ss->s.cert;
+	}
+	if (smime_certdir_find(o->certdir, from, &x, NULL) == 0)
+		return x;
+#ifdef P11AGENT_HAVE_PROVIDER
+	/* Quietly: no agent just means no certificate from there. */
+	if (load_key(from, &k, &x, 1) != CLI_OK)
+		x = NULL;
+#endif
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+	return x;
+}
+
+static int
+do_encrypt(struct opts *o, int argc, char **argv)
+{
+	static const char *fields[] = { "To", "Cc", "Bcc" };
+	struct smime_encrypt_params p;
+	struct signer_state ss;
+	struct mime_entity *e = NULL;
+	struct mime_addr *addrs = NULL;
+	STACK_OF(X509) *rcpts = NULL;
+	char missing[2048] = "";
+	const char *from, *subj;
+	uint8_t *msg = NULL;
+	size_t len, naddrs = 0, i, j, nmissing = 0;
+	BIO *out = NULL;
+	X509 *x;
+	int r;
+
+	memset(&ss, 0, sizeof(ss));
+	memset(&p, 0, sizeof(p));
+	if ((r = read_input(o->in, &msg, &len)) != CLI_OK)
+		return r;
+	if ((r = mime_parse(msg, len, &e)) != 0) {
+		r = lib_error(r, "cannot parse the header");
+		goto out;
+	}
+	if (o->sign && (r = setup_signer(o, msg, len, &ss)) != CLI_OK)
+		goto out;
+	if ((rcpts = sk_X509_new_null()) == NULL) {
+		r = lib_error(P11AGENT_ERR_NO_MEMORY, "cannot encrypt");
+		goto out;
+	}
+	if (o->nrecip == 0) {
+		for (i = 0; i < sizeof(fields) / sizeof(*fields); i++)
+			if ((r = mime_addrs_of(e, fields[i], &addrs,
+			    &naddrs)) != 0) {
+				r = lib_error(r, "cannot read the addresses");
+				goto out;
+			}
+	}
+	for (i = 0; i < o->nrecip; i++) {
+		if ((r = load_cert_file(o->recip[i], &x, NULL)) != CLI_OK)
+			goto out;
+		add_recipient(rcpts, x);
+	}
+	if ((from = from_address(msg, len)) == NULL) {
+		err("the message has no From: address (the sender is always "
+		    "a recipient)");
+		r = CLI_USAGE;
+		goto out;
+	}
+	for (i = 0; i < naddrs; i++) {
+		/* Each address once. */
+		for (j = 0; j < i; j++)
+			if (mime_addr_equal(addrs[i].addr, addrs[j].addr))
+				break;
+		if (j < i || mime_addr_equal(addrs[i].addr, from))
+			continue;
+		if (smime_certdir_find(o->certdir, addrs[i].addr, &x,
+		    NULL) != 0) {
+			snprintf(missing + strlen(missing), sizeof(missing) -
+			    strlen(missing), "%s%s", nmissing ? ", " : "",
+			    cli_vis(addrs[i].addr));
+			nmissing++;
+			continue;
+		}
+		add_recipient(rcpts, x);
+	}
+	if ((x = sender_cert(o, from, &ss)) != NULL)
+		add_recipient(rcpts, x);
+	else {
+		snprintf(missing + strlen(missing), sizeof(missing) -
+		    strlen(missing), "%s%s (the sender)", nmissing ? ", " : "",
+		    cli_vis(from));
+		nmissing++;
+	}
+	if (nmissing > 0) {
+		err("no certificate for %s (looked in %s)", missing,
+		    o->certdir);
+		r = CLI_FAIL;
+		goto out;
+	}
+	if (sk_X509_num(rcpts) < 2 && naddrs + o->nrecip == 0) {
+		err("the message has no To:, Cc: or Bcc: recipient; give "
+		    "--recipient");
+		r = CLI_USAGE;
+		goto out;
+	}
+	p.recipients = rcpts;
+	p.cipher = o->cipher;
+	p.oaep = o->oaep;
+	p.sign = o->sign ? &ss.s : NULL;
+	if ((out = BIO_new(BIO_s_mem())) == NULL) {
+		r = lib_error(P11AGENT_ERR_NO_MEMORY, "cannot encrypt");
+		goto out;
+	}
+	if ((r = smime_encrypt(&p, msg, len, out)) != 0) {
+		if (r == P11AGENT_ERR_DENIED) {
+			err("a recipient's certificate is expired or not for "
+			    "encryption (key usage)");
+			r = CLI_FAIL;
+		} else
+			r = lib_error(r, o->sign ? "cannot sign and encrypt" :
+			    "cannot encrypt");
+		goto out;
+	}
+	if ((subj = mime_get(e, "Subject")) != NULL && *subj != '\0')
+		fprintf(stderr, "p11: smime encrypt: warning: the Subject is "
+		    "not encrypted and stays readable: \"%s\"\n",
+		    cli_vis(subj));
+	r = write_output(o->out, out, 0);
+ out:
+	BIO_free(out);
+	sk_X509_pop_free(rcpts, X509_free);
+	mime_addrs_free(addrs, naddrs);
+	mime_free(e);
+	signer_free(&ss);
+	free(msg);
+	return r;
+}
+
+/* Decryption candidates: --key, or every agent key with a certificate. */
+struct candidates {
+	X509		**certs;
+	char		**refs;
+	EVP_PKEY	 *key;	/* --key, loaded up front */
+	size_t		  n;
+};
+
+static int
+get_key(void *arg, size_t i, EVP_PKEY **keyp)
+{
+	struct candidates *c = arg;
+
+	*keyp = NULL;
+	if (c->key != NULL) {
+		*keyp = c->key;
+		c->key = NULL;
+		return 0;
+	}
+	if (load_key(c->refs[i], keyp, NULL, 0) != CLI_OK)
+		return P11AGENT_ERR_KEY_NOT_FOUND;
+	return 0;
+}
+
+static int
+agent_candidates(struct candidates *c)
+{
+	struct p11agent_client *cl = NULL;
+	struct p11agent_keylist *l = NULL;
+	size_t i, n;
+	int r;
+
+	if ((r = cli_connect(&cl)) != CLI_OK)
+		return r;
+	if ((r = p11agent_client_list_keys(cl, &l)) != 0) {
+		r = cli_report(cl, r, "list keys");
+		goto out;
+	}
+	n = p11agent_keylist_count(l);
+	c->certs = calloc(n + 1, sizeof(*c->certs));
+	c->refs = calloc(n + 1, sizeof(*c->refs));
+	if (c->certs == NULL || c->refs == NULL) {
+		err("out of memory");
+		r = CLI_USAGE;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const struct p11agent_key *k = p11agent_keylist_get(l, i);
+		const uint8_t *der;
+		size_t dlen;
+		X509 *x;
+
+		if (!(p11agent_key_operations(k) &
+		    (P11AGENT_OP_DECRYPT | P11AGENT_OP_DERIVE)) ||
+		    (der = p11agent_key_cert(k, &dlen)) == NULL)
+			continue;
+		if ((x = d2i_X509(NULL, &der, (long)dlen)) == NULL) {
+			ERR_clear_error();
+			continue;
+		}
+		if ((c->refs[c->n] = strdup(p11agent_key_id_hex(k))) == NULL) {
+			X509_free(x);
+			continue;
+		}
+		c->certs[c->n++] = x;
+	}
+	r = CLI_OK;
+ out:
+	p11agent_keylist_free(l);
+	p11agent_client_free(cl);
+	return r;
+}
+
+static int
+do_decrypt(struct opts *o, int argc, char **argv)
+{
+	struct smime_decrypt_params p;
+	struct smime_report rep;
+	struct smime_trust t;
+	struct candidates c;
+	uint8_t *msg = NULL;
+	size_t len, i;
+	BIO *out = NULL;
+	X509 *x = NULL;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	memset(&rep, 0, sizeof(rep));
+	memset(&t, 0, sizeof(t));
+	memset(&c, 0, sizeof(c));
+	if ((r = read_input(o->in, &msg, &len)) != CLI_OK)
+		return r;
+	if ((r = setup_trust(o, &t)) != CLI_OK)
+		goto out;
+	if (o->key != NULL) {
+		if ((r = load_key(o->key, &c.key, &x, 0)) != CLI_OK)
+			goto out;
+		if (o->cert != NULL) {
+			X509_free(x);
+			if ((r = load_cert_file(o->cert, &x, NULL)) != CLI_OK)
+				goto out;
+		}
+		if (x == NULL) {
+			err("no certificate for the key \"%s\": give --cert",
+			    o->key);
+			r = CLI_USAGE;
+			goto out;
+		}
+		if ((c.certs = calloc(1, sizeof(*c.certs))) == NULL) {
+			X509_free(x);
+			r = lib_error(P11AGENT_ERR_NO_MEMORY, "cannot decrypt");
+			goto out;
+		}
+		c.certs[0] = x;
+		c.n = 1;
+	} else if ((r = agent_candidates(&c)) != CLI_OK)
+		goto out;
+	if (o->verbose)
+		rep.details = BIO_new_fp(stderr, BIO_NOCLOSE);
+	p.certs = c.certs;
+	p.ncerts = c.n;
+	p.get_key = get_key;
+	p.arg = &c;
+	p.trust = &t;
+	p.no_verify = o->no_verify;
+	if ((out = BIO_new(BIO_s_secmem())) == NULL) {
+		r = lib_error(P11AGENT_ERR_NO_MEMORY, "cannot decrypt");
+		goto out;
+	}
+	if ((r = smime_decrypt(&p, msg, len, out, &rep)) != 0) {
+		r = lib_error(r, "cannot decrypt");
+		goto out;
+	}
+	if (rep.bad) {
+		if (rep.inner_bad) {
+			fprintf(stderr, "%s\n", rep.line);
+			err("the signature inside is not good: %s", rep.inner);
+		} else
+			err("%s", rep.line);
+		r = CLI_FAIL;
+		goto out;
+	}
+	fprintf(stderr, "%s\n", rep.line);
+	if (rep.inner[0] != '\0')
+		fprintf(stderr, "%s\n", rep.inner);
+	else
+		fprintf(stderr, "not signed\n");
+	if (rep.warning[0] != '\0')
+		err("warning: %s", rep.warning);
+	r = write_output(o->out, out, 1);
+ out:
+	BIO_free(rep.details);
+	BIO_free(out);
+	for (i = 0; i < c.n; i++) {
+		X509_free(c.certs[i]);
+		if (c.refs != NULL)
+			free(c.refs[i]);
+	}
+	free(c.certs);
+	free(c.refs);
+	EVP_PKEY_free(c.key);
+	trust_free(&t);
+	free(msg);
+	return r;
+}
+
+static int
+do_show(struct opts *o, int argc, char **argv)
+{
+	uint8_t *msg = NULL;
+	size_t len;
+	BIO *out;
+	int r;
+
+	if ((r = read_input(o->in, &msg, &len)) != CLI_OK)
+		return r;
+	if ((out = BIO_new_fp(stdout, BIO_NOCLOSE)) == NULL) {
+		free(msg);
+		return lib_error(P11AGENT_ERR_NO_MEMORY, "cannot show");
+	}
+	if ((r = smime_show(msg, len, out)) != 0)
+		r = lib_error(r, "cannot show");
+	BIO_free(out);
+	free(msg);
+	return r;
+}
+
+int
+cmd_smime(int argc, char **argv)
+{
+	struct opts o;
+	size_t i;
+	int r;
+
+	sub = "";
+	if (argc < 2) {
+		smime_usage(stderr);
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		smime_usage(stdout);
+		return CLI_OK;
+	}
+	for (i = 0; i < NSUBCMDS; i++)
+		if (strcmp(subcmds[i].name, argv[1]) == 0)
+			break;
+	if (i == NSUBCMDS) {
+		fprintf(stderr, "p11: smime: unknown command \"%s\"\n",
+		    argv[1]);
+		smime_usage(stderr);
+		return CLI_USAGE;
+	}
+	sub = subcmds[i].name;
+	memset(&o, 0, sizeof(o));
+	/* "encrypt --sign" accepts the signing options wherever they are. */
+	for (int a = 2; a < argc; a++)
+		if (strcmp(argv[a], "--sign") == 0 || strcmp(argv[a], "-s") == 0)
+			o.sign = 1;
+	if ((r = parse_opts(&subcmds[i], &o, argc - 1, argv + 1)) != CLI_OK)
+		return r < 0 ? CLI_OK : r;
+	r = subcmds[i].fn(&o, argc - 1, argv + 1);
+#ifdef P11AGENT_HAVE_PROVIDER
+	if (prov != NULL)
+		OSSL_PROVIDER_unload(prov);
+	prov = NULL;
+#endif
+	return r;
+}

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: ISC */
+/* Copyright (c) 2026 The p11agent authors */
+/*
+ * sign.c - S/MIME signing (RFC 8551 3.5): multipart/signed or opaque
+ * signed-data over the 7-bit, CRLF-canonical content of a message. The
+ * signature comes from whatever EVP_PKEY the caller has (software key or
+ * the p11agent provider); this file never sees private key material.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
+#include <p11agent/err.h>
+
+#include "smime-int.h"
+
+static const struct {
+	const char	*name;
+	const char	*micalg;
+} digests[] = {
+	{ "sha256", "sha-256" },
+	{ "sha384", "sha-384" },
+	{ "sha512", "sha-512" },
+};
+
+/* What we can decrypt, strongest first (RFC 8551 2.7). */
+static const int capabilities[] = {
+	NID_aes_256_gcm, NID_aes_128_gcm, NID_aes_256_cbc, NID_aes_128_cbc,
+};
+
+static int
+add_capabilities(CMS_SignerInfo *si)
+{
+	STACK_OF(X509_ALGOR) *caps = NULL;
+	size_t i;
+	int ok = 1;
+
+	for (i = 0; ok && i < sizeof(capabilities) / sizeof(*capabilities);
+	    i++)
+		ok = CMS_add_simple_smimecap(&caps, capabilities[i], -1);
+	ok = ok && CMS_add_smimecap(si, caps);
+	sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
+	return ok;
+}
+
+static void
+new_boundary(char b[64], const struct mime_out *content)
+{
+	uint8_t seed[12];
+
+	do {
+		if (RAND_bytes(seed, sizeof(seed)) != 1)
+			memset(seed, 0x5a, sizeof(seed));
+		mime_make_boundary(b, seed, sizeof(seed));
+	} while (content->len > 0 && memmem(content->p, content->len, b,
+	    strlen(b)) != NULL);
+}
+
+int
+smime_sign_entity(const struct smime_signer *s, const struct mime_entity *e,
+    struct mime_out *o)
+{
+	struct mime_out content = { 0 };
+	CMS_ContentInfo *cms = NULL;
+	CMS_SignerInfo *si;
+	const EVP_MD *md;
+	const char *dname = s->digest;
+	const char *micalg = NULL;
+	unsigned char *der = NULL;
+	unsigned int flags;
+	BIO *in = NULL;
+	char b[64];
+	size_t i;
+	int derlen, r;
+
+	/* ECDSA wants a hash as long as the curve (RFC 5753 7.1.1; gpgsm
+	 * refuses anything shorter): SHA-384 for P-384, SHA-512 for P-521. */
+	if (dname == NULL) {
+		dname = "sha256";
+		if (EVP_PKEY_is_a(s->key, "EC") && EVP_PKEY_get_bits(s->key) > 256)
+			dname = EVP_PKEY_get_bits(s->key) > 384 ? "sha512" :
+			    "sha384";
+	}
+	for (i = 0; i < sizeof(digests) / sizeof(*digests); i++)
+		if (strcmp(digests[i].name, dname) == 0)
+			micalg = digests[i].micalg;
+	if (micalg == NULL || (md = EVP_get_digestbyname(dname)) == NULL)
+		return P11AGENT_ERR_INVALID_ARGUMENT;
+	if ((r = mime_write_content(e, &content)) != 0)
+		goto out;
+	r = P11AGENT_ERR_LIBCRYPTO;
+	/* CMS_BINARY: the content is canonical already; OpenSSL must not
+	 * translate it again. */
+	flags = CMS_BINARY | CMS_PARTIAL | (s->opaque ? 0 : CMS_DETACHED);
+	if ((cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
+		goto out;
+	/* CMS_CADES adds ESS signingCertificateV2 (RFC 5035) for non-SHA-1
+	 * digests; contentType, messageDigest and signingTime follow in
+	 * CMS_final(). */
+	if ((si = CMS_add1_signer(cms, s->cert, s->key, md,
+	    CMS_BINARY | CMS_CADES | CMS_NOSMIMECAP)) == NULL ||
+	    !add_capabilities(si))
+		goto out;
+	for (i = 0; s->chain != NULL && (int)i < sk_X509_num(s->chain); i++)
+		if (!CMS_add1_cert(cms, sk_X509_value(s->chain, (int)i)))
+			goto out;
+	if ((in = BIO_new_mem_buf(content.p, (int)content.len)) == NULL ||
+	    !CMS_final(cms, in, NULL, flags))
+		goto out;
+	if ((derlen = i2d_CMS_ContentInfo(cms, &der)) <= 0)
+		goto out;
+	if (s->opaque) {
+		mime_out_str(o, "Content-Type: application/pkcs7-mime; "
+		    "smime-type=signed-data;\r\n\tname=\"smime.p7m\"\r\n"
+		    "Content-Transfer-Encoding: base64\r\n"
+		    "Content-Disposition: attachment; "
+		    "filename=\"smime.p7m\"\r\n\r\n");
+		mime_out_base64(o, der, (size_t)derlen);
+	} else {
+		new_boundary(b, &content);
+		mime_out_str(o, "Content-Type: multipart/signed; "
+		    "protocol=\"application/pkcs7-signature\";\r\n\tmicalg=");
+		mime_out_str(o, micalg);
+		mime_out_str(o, "; boundary=\"");
+		mime_out_str(o, b);
+		mime_out_str(o, "\"\r\n\r\nThis is an S/MIME signed message."
+		    "\r\n\r\n--");
+		mime_out_str(o, b);
+		mime_out_str(o, "\r\n");
+		/* The CRLF before the next delimiter belongs to it, so the
+		 * signed bytes are exactly content. */
+		mime_out_put(o, content.p, content.len);
+		mime_out_str(o, "\r\n--");
+		mime_out_str(o, b);
+		mime_out_str(o, "\r\nContent-Type: application/pkcs7-signature;"
+		    " name=\"smime.p7s\"\r\n"
+		    "Content-Transfer-Encoding: base64\r\n"
+		    "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
+		    "Content-Description: S/MIME Cryptographic Signature\r\n"
+		    "\r\n");
+		mime_out_base64(o, der, (size_t)derlen);
+		mime_out_str(o, "\r\n--");
+		mime_out_str(o, b);
+		mime_out_str(o, "--\r\n");
+	}
+	r = o->err;
+ out:
+	OPENSSL_free(der);
+	BIO_free(in);
+	CMS_ContentInfo_free(cms);
+	mime_out_free(&content);
+	return r;
+}
+
+/* Refuses a certificate that is not valid now: the signature would be
+ * worthless to every recipient. */
+static int
+check_signer_cert(X509 *cert)
+{
+	if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0 ||
+	    X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0)
+		return P11AGENT_ERR_DENIED;
+	return 0;
+}
+
+int
+smime_sign(const struct smime_signer *s, const uint8_t *msg, size_t len,
+    BIO *out)
+{
+	struct mime_entity *e = NULL;
+	struct mime_out o = { 0 };
+	int r;
+
+	if ((r = check_signer_cert(s->cert)) != 0)
+		return r;
+	if ((r = mime_parse(msg, len, &e)) != 0)
+		return r;
+	mime_write_outer(e, &o);
+	mime_out_str(&o, "MIME-Version: 1.0\r\n");
+	if ((r = smime_sign_entity(s, e, &o)) != 0)
+		goto out;
+	if (BIO_write(out, o.p, (int)o.len) != (int)o.len) {
+		r = P11AGENT_ERR_IO;
+		goto out;
+	}
+	r = 0;
+ out:
+	mime_out_free(&o);
+	mime_free(e);
+	return r;
+}

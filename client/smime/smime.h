@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: ISC */
+/* Copyright (c) 2026 The p11agent authors */
+/*
+ * smime.h - S/MIME (RFC 8551) sign, verify, encrypt, decrypt and show over
+ * OpenSSL CMS. The API takes EVP_PKEY / X509 objects, so the same code
+ * runs with software keys and with agent-held keys from the p11agent
+ * provider. Library rules: returns 0 or a negative P11AGENT_ERR_*, never
+ * prints; a verdict about the message (bad, untrusted) is returned in a
+ * struct smime_report, not as an error. Only client/smime includes
+ * openssl/cms.h.
+ */
+#ifndef P11AGENT_SMIME_H
+#define P11AGENT_SMIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#define SMIME_LINE_MAX	1024	/* bytes, one report line */
+#define SMIME_MAX_CHAIN	10	/* certificates in a chain we build */
+
+/* What happened, in words a person can read. */
+struct smime_report {
+	int	 bad;			/* 1: bad, untrusted or not for us */
+	char	 line[SMIME_LINE_MAX];	/* the verdict or the reason */
+	int	 signed_inside;		/* decrypt: content was signed */
+	int	 inner_bad;		/* decrypt: that signature is bad */
+	char	 inner[SMIME_LINE_MAX];	/* decrypt: the signature's line */
+	int	 efail;			/* decrypt: no integrity, no signature */
+	char	 warning[SMIME_LINE_MAX]; /* a warning, "" if none */
+	BIO	*details;		/* if set, --verbose lines go here */
+};
+
+struct smime_signer {
+	EVP_PKEY	*key;
+	X509		*cert;
+	STACK_OF(X509)	*chain;		/* intermediates, no root; may be NULL */
+	const char	*digest;	/* "sha256", "sha384", "sha512"; NULL:
+					 * SHA-256, or the EC curve's size */
+	int		 opaque;	/* signed-data instead of multipart/signed */
+};
+
+struct smime_trust {
+	X509_STORE	*store;		/* trust anchors */
+	STACK_OF(X509)	*untrusted;	/* extra intermediates; may be NULL */
+	int		 allow_sha1;
+	time_t		 now;		/* 0: the current time */
+};
+
+/*
+ * Signs an RFC 5322 message: the Content-* part is made 7-bit safe and
+ * CRLF canonical, signed with the signed attributes of RFC 8551 (and ESS
+ * signingCertificateV2), and written to out with the outer header fields
+ * kept (Bcc removed). Returns 0, P11AGENT_ERR_INVALID_FORMAT (message),
+ * P11AGENT_ERR_LIBCRYPTO (signing failed) or _NO_MEMORY.
+ */
+int smime_sign(const struct smime_signer *s, const uint8_t *msg, size_t len,
+    BIO *out);
+
+/*
+ * Verifies a multipart/signed or opaque signed message: signature,
+ * chain to t->store at the signing time and now, key usage, digest
+ * strength and the signer's address against From:. Returns 0 with the
+ * verdict in *rep (rep->bad), P11AGENT_ERR_INVALID_FORMAT when the message
+ * is not parseable, or another error. On a good verdict, if content is
+ * not NULL, the signed content (a MIME entity) is written to it.
+ */
+int smime_verify(const struct smime_trust *t, const uint8_t *msg, size_t len,
+    BIO *content, struct smime_report *rep);
+
+struct smime_encrypt_params {
+	STACK_OF(X509)	*recipients;	/* every recipient, sender included */
+	const char	*cipher;	/* "aes256-cbc" (NULL), "aes128-cbc",
+					 * "aes256-gcm", "aes128-gcm" */
+	int		 oaep;		/* RSA-OAEP (SHA-256) key transport */
+	const struct smime_signer *sign; /* sign first; NULL: do not sign */
+};
+
+/*
+ * Encrypts (optionally signs first) a message to every certificate in
+ * p->recipients and writes application/pkcs7-mime with the outer header
+ * fields kept (Bcc removed). Returns 0 or a negative P11AGENT_ERR_*.
+ */
+int smime_encrypt(const struct smime_encrypt_params *p, const uint8_t *msg,
+    size_t len, BIO *out);
+
+/* A key we may decrypt with: the certificate, and a way to get the key
+ * only when it is the one the message needs (an agent round trip). */
+struct smime_decrypt_params {
+	X509		**certs;
+	size_t		  ncerts;
+	int		(*get_key)(void *arg, size_t i, EVP_PKEY **keyp);
+	void		 *arg;
+	const struct smime_trust *trust; /* for a signature inside */
+	int		  no_verify;	/* do not check a signature inside */
+};
+
+/*
+ * Decrypts an enveloped-data or authEnveloped-data message with the key
+ * whose certificate one of its RecipientInfos names. If the content is
+ * signed, verifies it too (both layers reported in *rep). Writes the
+ * decrypted message to out only when everything succeeded. Returns 0
+ * with the verdict in *rep, or a negative P11AGENT_ERR_*.
+ */
+int smime_decrypt(const struct smime_decrypt_params *p, const uint8_t *msg,
+    size_t len, BIO *out, struct smime_report *rep);
+
+/*
+ * Writes the MIME tree of a message with its S/MIME layers (signers,
+ * recipients, algorithms) to out. Returns 0 or a negative P11AGENT_ERR_*.
+ */
+int smime_show(const uint8_t *msg, size_t len, BIO *out);
+
+/* Certificates (certs.c) */
+
+/*
+ * Reads every certificate in a PEM (or one DER) file, appending to *skp
+ * (created if NULL). Returns 0, P11AGENT_ERR_IO or _INVALID_FORMAT.
+ */
+int smime_read_certs(const char *path, STACK_OF(X509) **skp);
+
+/*
+ * The certificate for addr in dir (a file ADDRESS.pem; the domain is
+ * tried as given and in lower case). Extra certificates in the file are
+ * appended to *extrap if extrap is not NULL. Returns 0,
+ * P11AGENT_ERR_KEY_NOT_FOUND or another error.
+ */
+int smime_certdir_find(const char *dir, const char *addr, X509 **certp,
+    STACK_OF(X509) **extrap);
+
+/* Appends the CA certificates found in dir's *.pem files to *skp. */
+int smime_certdir_cas(const char *dir, STACK_OF(X509) **skp);
+
+/*
+ * Builds the issuer chain of cert from pool (not including cert, the
+ * root left out) into a new stack *chainp. Missing issuers end the chain
+ * early: a verifier may still have them. Returns 0 or _NO_MEMORY.
+ */
+int smime_build_chain(X509 *cert, STACK_OF(X509) *pool,
+    STACK_OF(X509) **chainp);
+
+/* A trust store from cafile and/or capath; both NULL: the system store. */
+int smime_trust_store(const char *cafile, const char *capath,
+    X509_STORE **storep);
+
+/* 1 if cert names addr (SAN rfc822Name or subject emailAddress). */
+int smime_cert_has_addr(X509 *cert, const char *addr);
+
+/* The certificate's addresses joined by ", " into buf. */
+void smime_cert_addrs(X509 *cert, char *buf, size_t len);
+
+/* "CN" of name, else the whole name in one line, into buf. */
+void smime_name(const X509_NAME *name, char *buf, size_t len);
+
+/* The default certificate directory ($XDG_DATA_HOME/p11agent/certs or
+ * ~/.local/share/p11agent/certs) into buf; -1 if none can be formed. */
+int smime_default_certdir(char *buf, size_t len);
+
+#endif /* P11AGENT_SMIME_H */
