@@ -4,9 +4,11 @@
 #
 # demo.sh BUILD_DIR - the README's demo on an embedded default: a fresh
 # SoftHSM token with four keys generated on it (softhsm-fixtures/), the
-# agent started as a user starts it, `p11 keys`, then a digest signed with
+# agent started as a user starts it, `p11 keys`, a digest signed with
 # every key and each signature verified by OpenSSL against the key's
-# certificate. Everything lives in a temporary directory, removed at exit.
+# certificate, a key unwrapped, then the S/MIME story: alice signs and
+# encrypts a message to bob, bob decrypts and verifies it, and tampered
+# copies fail. Everything lives in a temporary directory, removed at exit.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
@@ -63,6 +65,52 @@ openssl pkeyutl -encrypt -pubin -inkey "$demo/bob.pub" \
 p11 decrypt --key bob --alg rsa-oaep-sha256 --in "$demo/cek.wrapped" --out "$demo/cek.out"
 cmp "$demo/cek" "$demo/cek.out"
 echo "bob@bigcorp.example      rsa-oaep-sha256  unwrapped key matches"
+
+step "S/MIME: alice signs a message; bob's side verifies it"
+cat >"$demo/msg.eml" <<'MSG'
+From: Alice Example <alice@bigcorp.example>
+To: Bob Example <bob@bigcorp.example>
+Subject: Q4 contract approval
+Date: Sat, 28 Nov 2026 12:00:00 +0000
+Message-ID: <demo-1@bigcorp.example>
+
+Bob, the Q4 contract is approved. -- Alice
+MSG
+ca=$P11AGENT_TEST_CERTS/root.pem
+p11 smime sign --certs "$P11AGENT_TEST_CERTS" --in "$demo/msg.eml" \
+    --out "$demo/signed.eml"
+p11 smime verify --CAfile "$ca" --in "$demo/signed.eml"
+
+step "a tampered copy of the signed message fails to verify"
+sed 's/approved/rejected/' "$demo/signed.eml" >"$demo/tampered.eml"
+if p11 smime verify --CAfile "$ca" --in "$demo/tampered.eml"; then
+	echo "demo: the tampered message verified" >&2; exit 1
+fi
+
+step "alice signs and encrypts to bob (AES-256-GCM); bob decrypts and verifies"
+p11 smime encrypt --sign --cipher aes256-gcm --certs "$P11AGENT_TEST_CERTS" \
+    --in "$demo/msg.eml" --out "$demo/encrypted.eml"
+sed -n '1,12p' "$demo/encrypted.eml"
+echo "[... $(wc -c <"$demo/encrypted.eml") bytes in all]"
+p11 smime decrypt --key bob@bigcorp.example --CAfile "$ca" \
+    --in "$demo/encrypted.eml" --out "$demo/decrypted.eml"
+grep -q "contract is approved" "$demo/decrypted.eml"
+
+step "a tampered ciphertext is refused and nothing is written"
+/usr/bin/python3 - "$demo/encrypted.eml" "$demo/enc-tampered.eml" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+i = max(n for n, l in enumerate(lines) if len(l) > 60)
+l = lines[i]
+lines[i] = l[:30] + ("A" if l[30] != "A" else "B") + l[31:]
+open(sys.argv[2], "w").write("\n".join(lines))
+PY
+rm -f "$demo/dec2.eml"
+if p11 smime decrypt --key bob@bigcorp.example --CAfile "$ca" \
+    --in "$demo/enc-tampered.eml" --out "$demo/dec2.eml"; then
+	echo "demo: the tampered ciphertext decrypted" >&2; exit 1
+fi
+[ ! -e "$demo/dec2.eml" ]
 
 step "stopping the agent"
 kill "$P11AGENT_PID"; P11AGENT_PID=""
