@@ -585,6 +585,28 @@ handshake(struct p11agent_client *c, const char *name, int64_t deadline)
 	return r;
 }
 
+/*
+ * Reads the agent's published key. Under socket activation the socket
+ * exists (systemd holds it) before the agent has run and written
+ * "<sock>.pub"; our connect() is what starts it, so a missing file is
+ * waited for until the handshake deadline.
+ */
+static int
+load_agent_pub(const char *path, uint8_t pub[P11AGENT_KEY_LEN],
+    int64_t deadline)
+{
+	struct timespec ts = { 0, 50 * 1000 * 1000 };	/* 50 ms */
+	int r;
+
+	for (;;) {
+		if ((r = keyfile_load_public(path, pub)) != P11AGENT_ERR_IO ||
+		    access(path, F_OK) == 0 || errno != ENOENT ||
+		    deadline < 0 || now_ms() >= deadline)
+			return r;
+		nanosleep(&ts, NULL);
+	}
+}
+
 int
 p11agent_client_connect_ex(struct p11agent_client **cp, const char *sock,
     const uint8_t *agent_pub, const char *client_key_file, const char *name)
@@ -631,7 +653,7 @@ p11agent_client_connect_ex(struct p11agent_client **cp, const char *sock,
 	if (agent_pub != NULL)
 		memcpy(pub, agent_pub, sizeof(pub));
 	else if ((r = paths_socket_pubkey(sock, &pubpath)) != 0 ||
-	    (r = keyfile_load_public(pubpath, pub)) != 0)
+	    (r = load_agent_pub(pubpath, pub, deadline)) != 0)
 		goto out;
 	if (client_key_file == NULL &&
 	    (r = paths_config_file("client.key", &keypath)) != 0)
