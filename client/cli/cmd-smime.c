@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -351,68 +353,190 @@ parse_opts(const struct subcmd *sc, struct opts *o, int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* Input and output */
 
-static int
-read_input(const char *path, uint8_t **msgp, size_t *lenp)
-{
-	FILE *f = stdin;
-	uint8_t *buf = NULL, *nb;
-	size_t len = 0, cap = 0, n;
+/*
+ * The message is mapped, not read: a regular file directly, anything
+ * else (a pipe) copied to an unlinked temporary file first. The library
+ * releases the mapping's pages as it works through them, so a large
+ * message does not make a large process.
+ */
+struct input {
+	struct smime_msg	m;
+	int			fd;
+};
 
-	*msgp = NULL;
-	*lenp = 0;
+static int
+read_input(const char *path, struct input *in)
+{
+	struct stat st;
+	uint8_t buf[65536];
+	ssize_t n;
+	off_t total = 0;
+	int fd = STDIN_FILENO, tfd = -1, r;
+
+	memset(in, 0, sizeof(*in));
+	in->fd = -1;
 	if (path != NULL && strcmp(path, "-") != 0 &&
-	    (f = fopen(path, "rb")) == NULL) {
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		err("cannot open %s: %s", path, strerror(errno));
 		return CLI_USAGE;
 	}
-	for (;;) {
-		if (cap - len < 65536) {
-			/* XXX the whole message is held in memory (about
-			 * three copies while working); streaming CMS would
-			 * bound this for very large attachments. */
-			if (cap > MIME_MAX_MESSAGE) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    lseek(fd, 0, SEEK_CUR) != 0) {
+		/* A pipe (or a file read from the middle): copy it. */
+		if ((tfd = smime_tmpfd()) < 0) {
+			err("cannot create a temporary file in %s: %s",
+			    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+			    strerror(errno));
+			goto bad;
+		}
+		for (;;) {
+			if ((n = read(fd, buf, sizeof(buf))) < 0) {
+				if (errno == EINTR)
+					continue;
+				err("cannot read %s: %s", path ? path :
+				    "standard input", strerror(errno));
+				goto bad;
+			}
+			if (n == 0)
+				break;
+			if ((total += n) > (off_t)MIME_MAX_MESSAGE) {
 				err("the message is larger than %zu MiB",
 				    MIME_MAX_MESSAGE >> 20);
 				goto bad;
 			}
-			cap = cap ? cap * 2 : 262144;
-			if ((nb = realloc(buf, cap)) == NULL) {
-				err("out of memory");
+			if (write(tfd, buf, (size_t)n) != n) {
+				err("cannot write a temporary file: %s",
+				    strerror(errno));
 				goto bad;
 			}
-			buf = nb;
 		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0)
-			break;
+		if (fd != STDIN_FILENO)
+			close(fd);
+		fd = tfd;
+		tfd = -1;
+	} else if (st.st_size > (off_t)MIME_MAX_MESSAGE) {
+		err("the message is larger than %zu MiB",
+		    MIME_MAX_MESSAGE >> 20);
+		goto bad;
 	}
-	if (ferror(f)) {
-		err("cannot read %s: %s", path ? path : "standard input",
+	if ((r = smime_map_fd(fd, &in->m)) != 0) {
+		err("cannot map %s: %s", path ? path : "standard input",
 		    strerror(errno));
 		goto bad;
 	}
-	if (f != stdin)
-		fclose(f);
-	*msgp = buf;
-	*lenp = len;
+	in->fd = fd;
 	return CLI_OK;
  bad:
-	if (f != stdin)
-		fclose(f);
-	free(buf);
+	if (tfd >= 0)
+		close(tfd);
+	if (fd != STDIN_FILENO)
+		close(fd);
 	return CLI_USAGE;
 }
 
-/* Writes a memory BIO's contents to --out (or stdout), all or nothing. */
-static int
-write_output(const char *path, BIO *b, int secret)
+static void
+input_free(struct input *in)
 {
-	char *p;
-	long n = BIO_get_mem_data(b, &p);
+	smime_unmap(&in->m);
+	if (in->fd > STDIN_FILENO)
+		close(in->fd);
+	in->fd = -1;
+}
 
-	return cli_write_output(path != NULL ? path : "-", (uint8_t *)p,
-	    n > 0 ? (size_t)n : 0, secret);
+/*
+ * Output streams into a temporary file beside --out (0600 for secrets),
+ * renamed only when complete; standard output gets it directly, since
+ * the library writes nothing before the operation succeeded.
+ */
+struct output {
+	BIO	*bio;
+	char	*tmp;
+	int	 fd;
+};
+
+static int
+open_output(const char *path, int secret, struct output *o)
+{
+	const char *slash;
+	size_t dirlen;
+	mode_t mask;
+
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+	if (path == NULL || strcmp(path, "-") == 0) {
+		fflush(stdout);
+		if ((o->bio = BIO_new_fd(STDOUT_FILENO, BIO_NOCLOSE)) == NULL)
+			goto nomem;
+		return CLI_OK;
+	}
+	slash = strrchr(path, '/');
+	dirlen = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+	if (asprintf(&o->tmp, "%.*s.p11-out.XXXXXX", (int)dirlen, path) < 0) {
+		o->tmp = NULL;
+		goto nomem;
+	}
+	if ((o->fd = mkstemp(o->tmp)) < 0) {
+		err("cannot write %s: %s", path, strerror(errno));
+		free(o->tmp);
+		o->tmp = NULL;
+		return CLI_USAGE;
+	}
+	if (!secret) {
+		mask = umask(0);
+		umask(mask);
+		(void)fchmod(o->fd, 0666 & ~mask);
+	}
+	if ((o->bio = BIO_new_fd(o->fd, BIO_NOCLOSE)) == NULL)
+		goto nomem;
+	return CLI_OK;
+ nomem:
+	err("out of memory");
+	return CLI_USAGE;
+}
+
+/* Discards an unfinished output (the temporary file is removed). */
+static void
+abort_output(struct output *o)
+{
+	BIO_free(o->bio);
+	if (o->fd >= 0)
+		close(o->fd);
+	if (o->tmp != NULL) {
+		(void)unlink(o->tmp);
+		free(o->tmp);
+	}
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+}
+
+static int
+commit_output(const char *path, struct output *o)
+{
+	int e;
+
+	if (BIO_flush(o->bio) <= 0)
+		goto bad;
+	if (o->tmp == NULL) {
+		abort_output(o);
+		return CLI_OK;
+	}
+	if (fsync(o->fd) != 0 || close(o->fd) != 0) {
+		o->fd = -1;
+		goto bad;
+	}
+	o->fd = -1;
+	if (rename(o->tmp, path) != 0)
+		goto bad;
+	free(o->tmp);
+	o->tmp = NULL;
+	abort_output(o);
+	return CLI_OK;
+ bad:
+	e = errno;
+	err("cannot write %s: %s", path ? path : "standard output",
+	    strerror(e));
+	abort_output(o);
+	return CLI_USAGE;
 }
 
 /* Maps a library error to a message and an exit code. */
@@ -552,7 +676,7 @@ load_cert_file(const char *path, X509 **certp, STACK_OF(X509) **extrap)
 
 /* The first From: address of the message, or NULL (static storage). */
 static const char *
-from_address(const uint8_t *msg, size_t len)
+from_address(const struct smime_msg *m)
 {
 	static char buf[512];
 	struct mime_entity *e = NULL;
@@ -560,7 +684,7 @@ from_address(const uint8_t *msg, size_t len)
 	size_t n = 0;
 
 	buf[0] = '\0';
-	if (mime_parse(msg, len, &e) == 0 &&
+	if (mime_parse_ex(m->p, m->len, m->release, m->arg, &e) == 0 &&
 	    mime_addrs_of(e, "From", &a, &n) == 0 && n > 0)
 		snprintf(buf, sizeof(buf), "%s", a[0].addr);
 	mime_addrs_free(a, n);
@@ -584,10 +708,10 @@ signer_free(struct signer_state *ss)
 }
 
 static int
-setup_signer(struct opts *o, const uint8_t *msg, size_t len,
+setup_signer(struct opts *o, const struct smime_msg *m,
     struct signer_state *ss)
 {
-	const char *ref = o->key, *from = from_address(msg, len);
+	const char *ref = o->key, *from = from_address(m);
 	X509 *scert = NULL;
 	size_t i;
 	int r;
@@ -657,29 +781,27 @@ static int
 do_sign(struct opts *o, int argc, char **argv)
 {
 	struct signer_state ss;
-	uint8_t *msg = NULL;
-	size_t len;
-	BIO *out = NULL;
+	struct output out;
+	struct input in;
 	int r;
 
 	memset(&ss, 0, sizeof(ss));
-	if ((r = read_input(o->in, &msg, &len)) != CLI_OK)
+	memset(&out, 0, sizeof(out));
+	out.fd = -1;
+	if ((r = read_input(o->in, &in)) != CLI_OK)
 		return r;
-	if ((r = setup_signer(o, msg, len, &ss)) != CLI_OK)
+	if ((r = setup_signer(o, &in.m, &ss)) != CLI_OK ||
+	    (r = open_output(o->out, 0, &out)) != CLI_OK)
 		goto out;
-	if ((out = BIO_new(BIO_s_mem())) == NULL) {
-		r = lib_error(P11AGENT_ERR_NO_MEMORY, "cannot sign");
-		goto out;
-	}
-	if ((r = smime_sign(&ss.s, msg, len, out)) != 0) {
+	if ((r = smime_sign(&ss.s, &in.m, out.bio)) != 0) {
 		r = sign_error(r, ss.s.cert);
 		goto out;
 	}
-	r = write_output(o->out, out, 0);
+	r = commit_output(o->out, &out);
  out:
-	BIO_free(out);
+	abort_output(&out);
 	signer_free(&ss);
-	free(msg);
+	input_free(&in);
 	return r;
 }
 
@@ -714,24 +836,23 @@ do_verify(struct opts *o, int argc, char **argv)
 {
 	struct smime_report rep;
 	struct smime_trust t;
-	uint8_t *msg = NULL;
-	size_t len;
-	BIO *content = NULL;
+	struct output out;
+	struct input in;
 	int r;
 
 	memset(&rep, 0, sizeof(rep));
 	memset(&t, 0, sizeof(t));
-	if ((r = read_input(o->in, &msg, &len)) != CLI_OK)
+	memset(&out, 0, sizeof(out));
+	out.fd = -1;
+	if ((r = read_input(o->in, &in)) != CLI_OK)
 		return r;
 	if ((r = setup_trust(o, &t)) != CLI_OK)
 		goto out;
 	if (o->verbose)
 		rep.details = BIO_new_fp(stderr, BIO_NOCLOSE);
-	if (o->out != NULL && (content = BIO_new(BIO_s_mem())) == NULL) {
-		r = lib_error(P11AGENT_ERR_NO_MEMORY, "cannot verify");
+	if (o->out != NULL && (r = open_output(o->out, 0, &out)) != CLI_OK)
 		goto out;
-	}
-	if ((r = smime_verify(&t, msg, len, content, &rep)) != 0) {
+	if ((r = smime_verify(&t, &in.m, out.bio, &rep)) != 0) {
 		r = lib_error(r, "cannot verify");
 		goto out;
 	}
@@ -743,12 +864,12 @@ do_verify(struct opts *o, int argc, char **argv)
 	if (rep.warning[0] != '\0')
 		err("warning: %s", rep.warning);
 	fprintf(stderr, "%s\n", rep.line);
-	r = content != NULL ? write_output(o->out, content, 0) : CLI_OK;
+	r = out.bio != NULL ? commit_output(o->out, &out) : CLI_OK;
  out:
+	abort_output(&out);
 	BIO_free(rep.details);
-	BIO_free(content);
 	trust_free(&t);
-	free(msg);
+	input_free(&in);
 	return r;
 }
 
@@ -801,21 +922,24 @@ do_encrypt(struct opts *o, int argc, char **argv)
 	STACK_OF(X509) *rcpts = NULL;
 	char missing[2048] = "";
 	const char *from, *subj;
-	uint8_t *msg = NULL;
-	size_t len, naddrs = 0, i, j, nmissing = 0;
-	BIO *out = NULL;
+	size_t naddrs = 0, i, j, nmissing = 0;
+	struct output out;
+	struct input in;
 	X509 *x;
 	int r;
 
 	memset(&ss, 0, sizeof(ss));
 	memset(&p, 0, sizeof(p));
-	if ((r = read_input(o->in, &msg, &len)) != CLI_OK)
+	memset(&out, 0, sizeof(out));
+	out.fd = -1;
+	if ((r = read_input(o->in, &in)) != CLI_OK)
 		return r;
-	if ((r = mime_parse(msg, len, &e)) != 0) {
+	if ((r = mime_parse_ex(in.m.p, in.m.len, in.m.release, in.m.arg,
+	    &e)) != 0) {
 		r = lib_error(r, "cannot parse the header");
 		goto out;
 	}
-	if (o->sign && (r = setup_signer(o, msg, len, &ss)) != CLI_OK)
+	if (o->sign && (r = setup_signer(o, &in.m, &ss)) != CLI_OK)
 		goto out;
 	if ((rcpts = sk_X509_new_null()) == NULL) {
 		r = lib_error(P11AGENT_ERR_NO_MEMORY, "cannot encrypt");
@@ -834,7 +958,7 @@ do_encrypt(struct opts *o, int argc, char **argv)
 			goto out;
 		add_recipient(rcpts, x);
 	}
-	if ((from = from_address(msg, len)) == NULL) {
+	if ((from = from_address(&in.m)) == NULL) {
 		err("the message has no From: address (the sender is always "
 		    "a recipient)");
 		r = CLI_USAGE;
@@ -881,11 +1005,9 @@ do_encrypt(struct opts *o, int argc, char **argv)
 	p.cipher = o->cipher;
 	p.oaep = o->oaep;
 	p.sign = o->sign ? &ss.s : NULL;
-	if ((out = BIO_new(BIO_s_mem())) == NULL) {
-		r = lib_error(P11AGENT_ERR_NO_MEMORY, "cannot encrypt");
+	if ((r = open_output(o->out, 0, &out)) != CLI_OK)
 		goto out;
-	}
-	if ((r = smime_encrypt(&p, msg, len, out)) != 0) {
+	if ((r = smime_encrypt(&p, &in.m, out.bio)) != 0) {
 		if (r == P11AGENT_ERR_DENIED) {
 			err("a recipient's certificate is expired or not for "
 			    "encryption (key usage)");
@@ -899,14 +1021,14 @@ do_encrypt(struct opts *o, int argc, char **argv)
 		fprintf(stderr, "p11: smime encrypt: warning: the Subject is "
 		    "not encrypted and stays readable: \"%s\"\n",
 		    cli_vis(subj));
-	r = write_output(o->out, out, 0);
+	r = commit_output(o->out, &out);
  out:
-	BIO_free(out);
+	abort_output(&out);
 	sk_X509_pop_free(rcpts, X509_free);
 	mime_addrs_free(addrs, naddrs);
 	mime_free(e);
 	signer_free(&ss);
-	free(msg);
+	input_free(&in);
 	return r;
 }
 
@@ -990,9 +1112,9 @@ do_decrypt(struct opts *o, int argc, char **argv)
 	struct smime_report rep;
 	struct smime_trust t;
 	struct candidates c;
-	uint8_t *msg = NULL;
-	size_t len, i;
-	BIO *out = NULL;
+	struct output out;
+	struct input in;
+	size_t i;
 	X509 *x = NULL;
 	int r;
 
@@ -1000,7 +1122,9 @@ do_decrypt(struct opts *o, int argc, char **argv)
 	memset(&rep, 0, sizeof(rep));
 	memset(&t, 0, sizeof(t));
 	memset(&c, 0, sizeof(c));
-	if ((r = read_input(o->in, &msg, &len)) != CLI_OK)
+	memset(&out, 0, sizeof(out));
+	out.fd = -1;
+	if ((r = read_input(o->in, &in)) != CLI_OK)
 		return r;
 	if ((r = setup_trust(o, &t)) != CLI_OK)
 		goto out;
@@ -1035,11 +1159,9 @@ do_decrypt(struct opts *o, int argc, char **argv)
 	p.arg = &c;
 	p.trust = &t;
 	p.no_verify = o->no_verify;
-	if ((out = BIO_new(BIO_s_secmem())) == NULL) {
-		r = lib_error(P11AGENT_ERR_NO_MEMORY, "cannot decrypt");
+	if ((r = open_output(o->out, 1, &out)) != CLI_OK)
 		goto out;
-	}
-	if ((r = smime_decrypt(&p, msg, len, out, &rep)) != 0) {
+	if ((r = smime_decrypt(&p, &in.m, out.bio, &rep)) != 0) {
 		r = lib_error(r, "cannot decrypt");
 		goto out;
 	}
@@ -1059,10 +1181,10 @@ do_decrypt(struct opts *o, int argc, char **argv)
 		fprintf(stderr, "not signed\n");
 	if (rep.warning[0] != '\0')
 		err("warning: %s", rep.warning);
-	r = write_output(o->out, out, 1);
+	r = commit_output(o->out, &out);
  out:
+	abort_output(&out);
 	BIO_free(rep.details);
-	BIO_free(out);
 	for (i = 0; i < c.n; i++) {
 		X509_free(c.certs[i]);
 		if (c.refs != NULL)
@@ -1072,28 +1194,27 @@ do_decrypt(struct opts *o, int argc, char **argv)
 	free(c.refs);
 	EVP_PKEY_free(c.key);
 	trust_free(&t);
-	free(msg);
+	input_free(&in);
 	return r;
 }
 
 static int
 do_show(struct opts *o, int argc, char **argv)
 {
-	uint8_t *msg = NULL;
-	size_t len;
+	struct input in;
 	BIO *out;
 	int r;
 
-	if ((r = read_input(o->in, &msg, &len)) != CLI_OK)
+	if ((r = read_input(o->in, &in)) != CLI_OK)
 		return r;
 	if ((out = BIO_new_fp(stdout, BIO_NOCLOSE)) == NULL) {
-		free(msg);
+		input_free(&in);
 		return lib_error(P11AGENT_ERR_NO_MEMORY, "cannot show");
 	}
-	if ((r = smime_show(msg, len, out)) != 0)
+	if ((r = smime_show(in.m.p, in.m.len, out)) != 0)
 		r = lib_error(r, "cannot show");
 	BIO_free(out);
-	free(msg);
+	input_free(&in);
 	return r;
 }
 

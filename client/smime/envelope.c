@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <openssl/cms.h>
 #include <openssl/err.h>
@@ -78,20 +79,28 @@ usable_for_encryption(X509 *x)
 	return (ku & KU_KEY_ENCIPHERMENT) != 0;
 }
 
+/*
+ * The content (signed first, if asked) goes to an unlinked temporary
+ * file; OpenSSL encrypts it from there in streaming mode (BER with
+ * indefinite lengths, the ciphertext never whole in memory) into a
+ * second temporary file, which is then written out as base64 lines.
+ */
 int
-smime_encrypt(const struct smime_encrypt_params *p, const uint8_t *msg,
-    size_t len, BIO *out)
+smime_encrypt(const struct smime_encrypt_params *p,
+    const struct smime_msg *m, BIO *out)
 {
 	struct mime_entity *e = NULL;
-	struct mime_out inner = { 0 }, o = { 0 };
+	struct mime_out inner, o;
+	struct smime_sink isk, osk;
 	CMS_ContentInfo *cms = NULL;
 	const EVP_CIPHER *cipher;
 	const char *cname = p->cipher ? p->cipher : "aes256-cbc";
-	unsigned char *der = NULL;
-	BIO *in = NULL;
+	BIO *in = NULL, *ber = NULL;
 	size_t i;
-	int aead = -1, derlen, r;
+	int aead = -1, r, pfd = -1, cfd = -1;
 
+	memset(&inner, 0, sizeof(inner));
+	memset(&o, 0, sizeof(o));
 	for (i = 0; i < sizeof(ciphers) / sizeof(*ciphers); i++)
 		if (strcmp(ciphers[i].name, cname) == 0) {
 			aead = ciphers[i].aead;
@@ -109,14 +118,19 @@ smime_encrypt(const struct smime_encrypt_params *p, const uint8_t *msg,
 		    !usable_for_encryption(x))
 			return P11AGENT_ERR_DENIED;
 	}
-	if ((r = mime_parse(msg, len, &e)) != 0)
+	if ((r = mime_parse_ex(m->p, m->len, m->release, m->arg, &e)) != 0)
 		return r;
+	if ((pfd = smime_tmpfd()) < 0 || (cfd = smime_tmpfd()) < 0) {
+		r = pfd < 0 ? pfd : cfd;
+		goto out;
+	}
+	smime_sink_init(&inner, &isk, pfd, NULL, m);
 	/* Sign first: the signature travels inside the envelope. */
 	if (p->sign != NULL)
-		r = smime_sign_entity(p->sign, e, &inner);
+		r = smime_sign_entity(p->sign, e, m, &inner);
 	else
 		r = mime_write_content(e, &inner);
-	if (r != 0)
+	if (r != 0 || (r = mime_out_flush(&inner)) != 0)
 		goto out;
 	r = P11AGENT_ERR_LIBCRYPTO;
 	cms = aead ? CMS_AuthEnvelopedData_create(cipher) :
@@ -133,11 +147,14 @@ smime_encrypt(const struct smime_encrypt_params *p, const uint8_t *msg,
 		    !set_recipient_params(ri, x, p->oaep))
 			goto out;
 	}
-	if ((in = BIO_new_mem_buf(inner.p, (int)inner.len)) == NULL ||
-	    !CMS_final(cms, in, NULL, CMS_BINARY))
+	if (lseek(pfd, 0, SEEK_SET) != 0 ||
+	    (in = BIO_new_fd(pfd, BIO_NOCLOSE)) == NULL ||
+	    (ber = BIO_new_fd(cfd, BIO_NOCLOSE)) == NULL ||
+	    !i2d_CMS_bio_stream(ber, cms, in, CMS_STREAM | CMS_BINARY) ||
+	    BIO_flush(ber) <= 0)
 		goto out;
-	if ((derlen = i2d_CMS_ContentInfo(cms, &der)) <= 0)
-		goto out;
+	/* Done: now the message goes out. */
+	smime_sink_init(&o, &osk, -1, out, NULL);
 	mime_write_outer(e, &o);
 	mime_out_str(&o, "MIME-Version: 1.0\r\n");
 	mime_out_str(&o, aead ? "Content-Type: application/pkcs7-mime; "
@@ -147,21 +164,23 @@ smime_encrypt(const struct smime_encrypt_params *p, const uint8_t *msg,
 	mime_out_str(&o, "Content-Transfer-Encoding: base64\r\n"
 	    "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n"
 	    "Content-Description: S/MIME Encrypted Message\r\n\r\n");
-	mime_out_base64(&o, der, (size_t)derlen);
-	if ((r = o.err) != 0)
-		goto out;
-	if (BIO_write(out, o.p, (int)o.len) != (int)o.len) {
+	if ((r = smime_copy_fd(cfd, &o, 1)) != 0 ||
+	    (r = mime_out_flush(&o)) != 0) {
 		r = P11AGENT_ERR_IO;
 		goto out;
 	}
 	r = 0;
  out:
-	OPENSSL_free(der);
 	BIO_free(in);
+	BIO_free(ber);
 	CMS_ContentInfo_free(cms);
 	mime_out_free(&inner);
 	mime_out_free(&o);
 	mime_free(e);
+	if (pfd >= 0)
+		close(pfd);
+	if (cfd >= 0)
+		close(cfd);
 	return r;
 }
 
@@ -197,39 +216,61 @@ names_cert(CMS_ContentInfo *cms, X509 *cert)
 	return 0;
 }
 
+/*
+ * The base64 body is decoded to an unlinked temporary file and mapped;
+ * OpenSSL parses the CMS structure from the mapping, which copies the
+ * ciphertext into memory once (its encryptedContent OCTET STRING; the
+ * mapped pages are released). The plaintext is written, under the outer
+ * header fields, to another unlinked 0600 temporary file: for GCM the tag
+ * is checked only at its end. That file is then mapped, parsed and any
+ * signature inside verified; only then is it copied to out.
+ */
 int
-smime_decrypt(const struct smime_decrypt_params *p, const uint8_t *msg,
-    size_t len, BIO *out, struct smime_report *rep)
+smime_decrypt(const struct smime_decrypt_params *p,
+    const struct smime_msg *m, BIO *out, struct smime_report *rep)
 {
 	struct mime_entity *e = NULL, *inner = NULL;
-	struct mime_out o = { 0 };
+	struct mime_out o, hd = { 0 };
+	struct smime_sink sk;
 	struct smime_report irep;
+	struct smime_msg dm = { 0 }, pm = { 0 };
 	CMS_ContentInfo *cms = NULL;
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	BIO *plain = NULL;
-	uint8_t *der = NULL, *pt;
-	size_t derlen, i;
+	size_t i;
 	char cipher[64], name[256], addrs[512];
-	long ptlen;
-	int nid, aead, r;
+	int nid, aead, r, dfd = -1, pfd = -1;
 
+	memset(&o, 0, sizeof(o));
 	rep->bad = rep->signed_inside = rep->inner_bad = rep->efail = 0;
 	rep->line[0] = rep->inner[0] = rep->warning[0] = '\0';
-	if ((r = mime_parse(msg, len, &e)) != 0)
+	if ((r = mime_parse_ex(m->p, m->len, m->release, m->arg, &e)) != 0)
 		return r;
 	if (!smime_is_pkcs7_mime(e) || smime_is_signed(e)) {
 		r = smime_bad(rep, "not an encrypted S/MIME message "
 		    "(Content-Type %s)", e->type);
 		goto out;
 	}
-	if ((r = smime_part_der(e, &der, &derlen)) != 0) {
+	if ((dfd = smime_tmpfd()) < 0 || (pfd = smime_tmpfd()) < 0) {
+		r = dfd < 0 ? dfd : pfd;
+		goto out;
+	}
+	if ((r = smime_part_to_fd(e, m, dfd)) != 0) {
 		if (r == P11AGENT_ERR_INVALID_FORMAT)
 			r = smime_bad(rep, "the encrypted content is not valid "
 			    "base64 (truncated or damaged)");
 		goto out;
 	}
-	if ((cms = smime_cms_from_der(der, derlen)) == NULL) {
+	smime_release(m);
+	if ((r = smime_map_fd(dfd, &dm)) != 0)
+		goto out;
+	cms = smime_cms_from_der(dm.p, dm.len);
+	smime_content_cipher(dm.p, dm.len, cipher, sizeof(cipher));
+	smime_unmap(&dm);
+	close(dfd);
+	dfd = -1;
+	if (cms == NULL) {
 		r = smime_bad(rep, "the encrypted content is not a CMS "
 		    "structure (damaged)");
 		goto out;
@@ -242,7 +283,6 @@ smime_decrypt(const struct smime_decrypt_params *p, const uint8_t *msg,
 		goto out;
 	}
 	aead = nid == NID_id_smime_ct_authEnvelopedData;
-	smime_content_cipher(der, derlen, cipher, sizeof(cipher));
 	/* Our key: the first of ours a RecipientInfo names. */
 	for (i = 0; i < p->ncerts; i++)
 		if (names_cert(cms, p->certs[i]))
@@ -258,8 +298,17 @@ smime_decrypt(const struct smime_decrypt_params *p, const uint8_t *msg,
 	smime_cert_addrs(cert, addrs, sizeof(addrs));
 	if ((r = p->get_key(p->arg, i, &key)) != 0)
 		goto out;
-	if ((plain = BIO_new(BIO_s_secmem())) == NULL) {
+	/* The decrypted entity under the outer header fields. */
+	mime_write_outer(e, &hd);
+	mime_out_str(&hd, "MIME-Version: 1.0\r\n");
+	if ((r = hd.err) != 0)
+		goto out;
+	if ((plain = BIO_new_fd(pfd, BIO_NOCLOSE)) == NULL) {
 		r = P11AGENT_ERR_NO_MEMORY;
+		goto out;
+	}
+	if (BIO_write(plain, hd.p, (int)hd.len) != (int)hd.len) {
+		r = P11AGENT_ERR_IO;
 		goto out;
 	}
 	ERR_clear_error();
@@ -272,20 +321,22 @@ smime_decrypt(const struct smime_decrypt_params *p, const uint8_t *msg,
 		    " (authentication failed)" : "");
 		goto out;
 	}
-	ptlen = BIO_get_mem_data(plain, (char **)&pt);
+	CMS_ContentInfo_free(cms);
+	cms = NULL;
+	if (BIO_flush(plain) <= 0) {
+		r = P11AGENT_ERR_IO;
+		goto out;
+	}
 	snprintf(rep->line, sizeof(rep->line), "decrypted for %s <%s> "
 	    "(%s, %s)", name, addrs, cipher, aead ? "authenticated" :
 	    "no integrity protection");
 	smime_detail(rep, "decrypted with the key of %s <%s>\n", name, addrs);
 	smime_detail(rep, "content encryption: %s\n", cipher);
 
-	/* The decrypted entity under the outer header fields. */
-	mime_write_outer(e, &o);
-	mime_out_str(&o, "MIME-Version: 1.0\r\n");
-	mime_out_put(&o, pt, (size_t)ptlen);
-	if ((r = o.err) != 0)
+	if ((r = smime_map_fd(pfd, &pm)) != 0)
 		goto out;
-	if ((r = mime_parse(o.p, o.len, &inner)) != 0) {
+	if ((r = mime_parse_ex(pm.p, pm.len, pm.release, pm.arg,
+	    &inner)) != 0) {
 		if (r != P11AGENT_ERR_INVALID_FORMAT &&
 		    r != P11AGENT_ERR_MAX_SIZE)
 			goto out;
@@ -298,8 +349,8 @@ smime_decrypt(const struct smime_decrypt_params *p, const uint8_t *msg,
 		if (!p->no_verify) {
 			memset(&irep, 0, sizeof(irep));
 			irep.details = rep->details;
-			if ((r = smime_verify_entity(p->trust, inner, e, NULL,
-			    &irep)) != 0)
+			if ((r = smime_verify_entity(p->trust, inner, e, &pm,
+			    NULL, &irep)) != 0)
 				goto out;
 			memcpy(rep->inner, irep.line, sizeof(rep->inner));
 			if (irep.warning[0] != '\0')
@@ -322,7 +373,9 @@ smime_decrypt(const struct smime_decrypt_params *p, const uint8_t *msg,
 		    "(EFAIL); do not trust links or active content in it",
 		    cipher);
 	}
-	if (BIO_write(out, o.p, (int)o.len) != (int)o.len) {
+	/* Everything passed: the plaintext may leave the private file. */
+	smime_sink_init(&o, &sk, -1, out, NULL);
+	if (smime_copy_fd(pfd, &o, 0) != 0 || mime_out_flush(&o) != 0) {
 		r = P11AGENT_ERR_IO;
 		goto out;
 	}
@@ -330,11 +383,17 @@ smime_decrypt(const struct smime_decrypt_params *p, const uint8_t *msg,
  out:
 	ERR_clear_error();
 	EVP_PKEY_free(key);
-	free(der);
 	BIO_free(plain);
 	CMS_ContentInfo_free(cms);
 	mime_out_free(&o);
+	mime_out_free(&hd);
 	mime_free(inner);
 	mime_free(e);
+	smime_unmap(&dm);
+	smime_unmap(&pm);
+	if (dfd >= 0)
+		close(dfd);
+	if (pfd >= 0)
+		close(pfd);
 	return r;
 }

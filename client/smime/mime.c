@@ -17,6 +17,9 @@
 
 struct parse_ctx {
 	size_t	nentities;
+	size_t	scanned;		/* since the last tick */
+	void	(*tick)(void *);
+	void	*arg;
 };
 
 static int parse_entity(struct parse_ctx *, const uint8_t *, size_t, int,
@@ -31,6 +34,34 @@ mime_prefix(const char *s, const char *pfx)
 /* ------------------------------------------------------------------ */
 /* Output buffer */
 
+int
+mime_out_flush(struct mime_out *o)
+{
+	int r;
+
+	if (o->err != 0 || o->sink == NULL || o->len == 0)
+		return o->err;
+	if ((r = o->sink(o->arg, o->p, o->len)) != 0)
+		o->err = r;
+	else
+		o->total += o->len;
+	/* May hold plaintext. */
+	memset(o->p, 0, o->len);
+	o->len = 0;
+	return o->err;
+}
+
+/* A streaming owner's chance to release input during a long scan. */
+static void
+out_tick(struct mime_out *o)
+{
+	int r;
+
+	if (o->err == 0 && o->sink != NULL && (r = o->sink(o->arg, NULL,
+	    0)) != 0)
+		o->err = r;
+}
+
 static void
 out_grow(struct mime_out *o, size_t need)
 {
@@ -39,7 +70,9 @@ out_grow(struct mime_out *o, size_t need)
 
 	if (o->err != 0)
 		return;
-	if (o->cap - o->len >= need)
+	if (o->sink != NULL && o->len > 0 && o->len + need > MIME_OUT_CHUNK)
+		mime_out_flush(o);
+	if (o->err != 0 || o->cap - o->len >= need)
 		return;
 	if (need > MIME_MAX_MESSAGE * 2 || o->len > MIME_MAX_MESSAGE * 2) {
 		o->err = P11AGENT_ERR_MAX_SIZE;
@@ -61,6 +94,18 @@ mime_out_put(struct mime_out *o, const void *p, size_t len)
 {
 	if (len == 0)
 		return;
+	if (o->sink != NULL && len >= MIME_OUT_CHUNK) {
+		/* Large pieces go straight through. */
+		int r;
+
+		if (mime_out_flush(o) != 0)
+			return;
+		if ((r = o->sink(o->arg, p, len)) != 0)
+			o->err = r;
+		else
+			o->total += len;
+		return;
+	}
 	out_grow(o, len);
 	if (o->err != 0)
 		return;
@@ -159,15 +204,30 @@ int
 mime_base64_decode(const uint8_t *in, size_t len, uint8_t **outp,
     size_t *lenp)
 {
-	uint8_t *out;
+	struct mime_out o = { 0 };
+	int r;
+
+	*outp = NULL;
+	*lenp = 0;
+	if ((r = mime_base64_decode_out(in, len, &o)) != 0) {
+		mime_out_free(&o);
+		return r;
+	}
+	if (o.p == NULL && (o.p = malloc(1)) == NULL)
+		return P11AGENT_ERR_NO_MEMORY;
+	*outp = o.p;
+	*lenp = o.len;
+	return 0;
+}
+
+int
+mime_base64_decode_out(const uint8_t *in, size_t len, struct mime_out *o)
+{
+	uint8_t out[3 * 1024 + 3];
 	size_t i, n = 0, q = 0, pad = 0;
 	uint32_t acc = 0;
 	int v;
 
-	*outp = NULL;
-	*lenp = 0;
-	if ((out = malloc(len / 4 * 3 + 3)) == NULL)
-		return P11AGENT_ERR_NO_MEMORY;
 	for (i = 0; i < len; i++) {
 		uint8_t c = in[i];
 
@@ -191,6 +251,12 @@ mime_base64_decode(const uint8_t *in, size_t len, uint8_t **outp,
 			out[n++] = (uint8_t)acc;
 			q = 0;
 			acc = 0;
+			if (n >= 3 * 1024) {
+				mime_out_put(o, out, n);
+				n = 0;
+				if (o->err != 0)
+					return o->err;
+			}
 		}
 	}
 	if (pad != 0) {
@@ -206,11 +272,11 @@ mime_base64_decode(const uint8_t *in, size_t len, uint8_t **outp,
 		/* Truncated: a partial quantum without padding. */
 		goto bad;
 	}
-	*outp = out;
-	*lenp = n;
-	return 0;
+	mime_out_put(o, out, n);
+	memset(out, 0, sizeof(out));
+	return o->err;
  bad:
-	free(out);
+	memset(out, 0, sizeof(out));
 	return P11AGENT_ERR_INVALID_FORMAT;
 }
 
@@ -685,6 +751,11 @@ parse_multipart(struct parse_ctx *ctx, struct mime_entity *e, int depth)
 	e->preamblelen = len;
 	while (i < len) {
 		next = line_end(p, len, i, &cend);
+		if (ctx->tick != NULL && (ctx->scanned += next - i) >=
+		    MIME_SCAN_TICK) {
+			ctx->tick(ctx->arg);
+			ctx->scanned = 0;
+		}
 		if ((d = is_delimiter(p, i, cend, e->boundary, blen)) != 0) {
 			size_t end = before_eol(p, 0, i);
 
@@ -784,8 +855,17 @@ parse_entity(struct parse_ctx *ctx, const uint8_t *buf, size_t len,
 int
 mime_parse(const uint8_t *buf, size_t len, struct mime_entity **ep)
 {
+	return mime_parse_ex(buf, len, NULL, NULL, ep);
+}
+
+int
+mime_parse_ex(const uint8_t *buf, size_t len, void (*tick)(void *),
+    void *arg, struct mime_entity **ep)
+{
 	struct parse_ctx ctx = { 0 };
 
+	ctx.tick = tick;
+	ctx.arg = arg;
 	*ep = NULL;
 	if (len > MIME_MAX_MESSAGE)
 		return P11AGENT_ERR_MAX_SIZE;
@@ -1126,6 +1206,29 @@ mime_write_outer(const struct mime_entity *e, struct mime_out *o)
 	}
 }
 
+/* mime_needs_encoding() in pieces that end after a line feed, ticking
+ * o's sink in between (a large body may be a file mapping). */
+static int
+needs_encoding_ticked(struct mime_out *o, const uint8_t *p, size_t len)
+{
+	const uint8_t *nl;
+	size_t n, lim;
+
+	while (len > MIME_SCAN_TICK && o->sink != NULL) {
+		lim = len - MIME_SCAN_TICK < 1000 ? len - MIME_SCAN_TICK : 1000;
+		/* No line feed within 1000 bytes: a line over 998. */
+		if ((nl = memchr(p + MIME_SCAN_TICK, '\n', lim)) == NULL)
+			return 1;
+		n = (size_t)(nl - p) + 1;
+		if (mime_needs_encoding(p, n))
+			return 1;
+		out_tick(o);
+		p += n;
+		len -= n;
+	}
+	return mime_needs_encoding(p, len);
+}
+
 static int
 write_entity(const struct mime_entity *e, struct mime_out *o, int depth)
 {
@@ -1137,13 +1240,12 @@ write_entity(const struct mime_entity *e, struct mime_out *o, int depth)
 	if (depth > MIME_MAX_DEPTH)
 		return P11AGENT_ERR_MAX_SIZE;
 	text = strncmp(e->type, "text/", 5) == 0;
-	if (!multipart && mime_needs_encoding(e->body, e->bodylen)) {
-		/* base64 and quoted-printable bodies are 7-bit by
-		 * definition; anything else with 8-bit data is re-encoded. */
-		if (cte == NULL || (strcasecmp(cte, "base64") != 0 &&
-		    strcasecmp(cte, "quoted-printable") != 0))
-			encode = 1;
-	}
+	/* base64 and quoted-printable bodies are 7-bit by definition;
+	 * anything else with 8-bit data is re-encoded. */
+	if (!multipart && (cte == NULL || (strcasecmp(cte, "base64") != 0 &&
+	    strcasecmp(cte, "quoted-printable") != 0)) &&
+	    needs_encoding_ticked(o, e->body, e->bodylen))
+		encode = 1;
 	/* XXX message/rfc822 with 8-bit content is base64-encoded here,
 	 * which RFC 2046 5.2.1 does not allow; converting inside it would
 	 * mean rewriting the enclosed message. */
@@ -1162,7 +1264,8 @@ write_entity(const struct mime_entity *e, struct mime_out *o, int depth)
 		mime_out_put(o, "\r\n", 2);
 	}
 	if (!have_ct && depth == 0) {
-		if (mime_needs_encoding(e->body, e->bodylen))
+		if (encode || (!multipart && needs_encoding_ticked(o, e->body,
+		    e->bodylen)))
 			mime_out_str(o, "Content-Type: text/plain; "
 			    "charset=utf-8\r\n");
 		else

@@ -55,12 +55,24 @@ struct mime_addr {
 	char	*addr;		/* addr-spec, local@domain, CFWS removed */
 };
 
-/* A growable byte string for building output. */
+/*
+ * A growable byte string for building output. With sink set it streams
+ * instead: the bytes are handed to sink (which returns 0 or a negative
+ * P11AGENT_ERR_*) whenever MIME_OUT_CHUNK have gathered, large pieces
+ * directly, the rest by mime_out_flush(); total counts what was handed on.
+ * Long scans of the input also call sink(arg, NULL, 0) now and then, so
+ * that the owner can release input pages already read.
+ */
+#define MIME_OUT_CHUNK		(64 * 1024)
+#define MIME_SCAN_TICK		((size_t)4 << 20) /* bytes between ticks */
 struct mime_out {
 	uint8_t	*p;
 	size_t	 len;
 	size_t	 cap;
 	int	 err;	/* sticky: 0 or a negative P11AGENT_ERR_* */
+	int	(*sink)(void *arg, const uint8_t *p, size_t len);
+	void	*arg;
+	uint64_t total;
 };
 
 /*
@@ -71,6 +83,12 @@ struct mime_out {
  * by the caller (mime_free()) and points into buf.
  */
 int mime_parse(const uint8_t *buf, size_t len, struct mime_entity **ep);
+
+/* mime_parse() that calls tick(arg) after every MIME_SCAN_TICK bytes it
+ * scanned (tick may be NULL): the buffer may be a file mapping whose
+ * pages the caller releases as the parser moves on. */
+int mime_parse_ex(const uint8_t *buf, size_t len, void (*tick)(void *),
+    void *arg, struct mime_entity **ep);
 
 /* Frees an entity and its parts; NULL is allowed. */
 void mime_free(struct mime_entity *e);
@@ -120,6 +138,9 @@ void mime_out_put(struct mime_out *o, const void *p, size_t len);
 void mime_out_str(struct mime_out *o, const char *s);
 void mime_out_free(struct mime_out *o);
 
+/* Hands what is buffered to the sink (no-op without one); returns o->err. */
+int mime_out_flush(struct mime_out *o);
+
 /* Appends in with every line ending (LF, CR or CRLF) made CRLF. */
 void mime_out_crlf(struct mime_out *o, const uint8_t *in, size_t len);
 
@@ -137,6 +158,11 @@ void mime_out_qp(struct mime_out *o, const uint8_t *in, size_t len);
  */
 int mime_base64_decode(const uint8_t *in, size_t len, uint8_t **outp,
     size_t *lenp);
+
+/* The same, appending to o (which may stream); returns 0,
+ * P11AGENT_ERR_INVALID_FORMAT or o's error. */
+int mime_base64_decode_out(const uint8_t *in, size_t len,
+    struct mime_out *o);
 
 /* 1 if the bytes need a 7-bit transfer encoding to survive mail: 8-bit
  * bytes, NUL, a bare CR, or a line longer than 998 octets. */

@@ -33,6 +33,10 @@ tlv(const unsigned char **pp, const unsigned char *end, int *tagp,
 	ret = ASN1_get_object(&p, lenp, tagp, classp, end - p);
 	if (ret & 0x80 || *lenp > end - p)
 		return NULL;
+	/* BER indefinite length (streamed output): the content runs to the
+	 * end of what encloses it, which is enough to descend into it. */
+	if (ret == 0x21)
+		*lenp = end - p;
 	*consp = ret & V_ASN1_CONSTRUCTED;
 	*pp = p + *lenp;
 	return p;

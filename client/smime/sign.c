@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include <openssl/cms.h>
 #include <openssl/err.h>
@@ -48,24 +50,68 @@ add_capabilities(CMS_SignerInfo *si)
 	return ok;
 }
 
-static void
-new_boundary(char b[64], const struct mime_out *content)
+/* Does the file fd hold b? Read in pieces that overlap by blen - 1. */
+static int
+fd_contains(int fd, const char *b, int *foundp)
+{
+	uint8_t buf[65536];
+	size_t blen = strlen(b), have = 0;
+	ssize_t n;
+
+	*foundp = 0;
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		return P11AGENT_ERR_IO;
+	for (;;) {
+		n = read(fd, buf + have, sizeof(buf) - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return P11AGENT_ERR_IO;
+		have += (size_t)n;
+		if (memmem(buf, have, b, blen) != NULL) {
+			*foundp = 1;
+			return 0;
+		}
+		if (n == 0)
+			return 0;
+		if (have >= blen) {
+			memmove(buf, buf + have - (blen - 1), blen - 1);
+			have = blen - 1;
+		}
+	}
+}
+
+/* A random boundary that does not occur in the content (in fd). */
+static int
+new_boundary(char b[64], int fd)
 {
 	uint8_t seed[12];
+	int found, r;
 
 	do {
 		if (RAND_bytes(seed, sizeof(seed)) != 1)
 			memset(seed, 0x5a, sizeof(seed));
 		mime_make_boundary(b, seed, sizeof(seed));
-	} while (content->len > 0 && memmem(content->p, content->len, b,
-	    strlen(b)) != NULL);
+		if ((r = fd_contains(fd, b, &found)) != 0)
+			return r;
+	} while (found);
+	return 0;
 }
 
+/*
+ * The content goes to an unlinked temporary file as it is written (7-bit
+ * encoded, CRLF canonical); CMS_final() hashes it from there, the
+ * signature is made, and only then is the signed entity written to o:
+ * the headers, the content copied from the file, the signature. Memory
+ * holds a few buffers, whatever the size. Opaque signed-data embeds the
+ * content in the CMS structure, which OpenSSL builds in memory.
+ */
 int
 smime_sign_entity(const struct smime_signer *s, const struct mime_entity *e,
-    struct mime_out *o)
+    const struct smime_msg *msg, struct mime_out *o)
 {
 	struct mime_out content = { 0 };
+	struct smime_sink sk;
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
 	const EVP_MD *md;
@@ -76,7 +122,7 @@ smime_sign_entity(const struct smime_signer *s, const struct mime_entity *e,
 	BIO *in = NULL;
 	char b[64];
 	size_t i;
-	int derlen, r;
+	int derlen, r, fd = -1;
 
 	/* ECDSA wants a hash as long as the curve (RFC 5753 7.1.1; gpgsm
 	 * refuses anything shorter): SHA-384 for P-384, SHA-512 for P-521. */
@@ -91,7 +137,13 @@ smime_sign_entity(const struct smime_signer *s, const struct mime_entity *e,
 			micalg = digests[i].micalg;
 	if (micalg == NULL || (md = EVP_get_digestbyname(dname)) == NULL)
 		return P11AGENT_ERR_INVALID_ARGUMENT;
-	if ((r = mime_write_content(e, &content)) != 0)
+	if (!s->opaque) {
+		if ((fd = smime_tmpfd()) < 0)
+			return fd;
+		smime_sink_init(&content, &sk, fd, NULL, msg);
+	}
+	if ((r = mime_write_content(e, &content)) != 0 ||
+	    (r = mime_out_flush(&content)) != 0)
 		goto out;
 	r = P11AGENT_ERR_LIBCRYPTO;
 	/* CMS_BINARY: the content is canonical already; OpenSSL must not
@@ -109,8 +161,14 @@ smime_sign_entity(const struct smime_signer *s, const struct mime_entity *e,
 	for (i = 0; s->chain != NULL && (int)i < sk_X509_num(s->chain); i++)
 		if (!CMS_add1_cert(cms, sk_X509_value(s->chain, (int)i)))
 			goto out;
-	if ((in = BIO_new_mem_buf(content.p, (int)content.len)) == NULL ||
-	    !CMS_final(cms, in, NULL, flags))
+	if (s->opaque)
+		in = BIO_new_mem_buf(content.p ? (void *)content.p : "",
+		    (int)content.len);
+	else if (lseek(fd, 0, SEEK_SET) == 0)
+		in = BIO_new_fd(fd, BIO_NOCLOSE);
+	/* Detached: the digest is computed reading the file; the content
+	 * itself goes nowhere (a null BIO inside OpenSSL). */
+	if (in == NULL || !CMS_final(cms, in, NULL, flags))
 		goto out;
 	if ((derlen = i2d_CMS_ContentInfo(cms, &der)) <= 0)
 		goto out;
@@ -122,7 +180,8 @@ smime_sign_entity(const struct smime_signer *s, const struct mime_entity *e,
 		    "filename=\"smime.p7m\"\r\n\r\n");
 		mime_out_base64(o, der, (size_t)derlen);
 	} else {
-		new_boundary(b, &content);
+		if ((r = new_boundary(b, fd)) != 0)
+			goto out;
 		mime_out_str(o, "Content-Type: multipart/signed; "
 		    "protocol=\"application/pkcs7-signature\";\r\n\tmicalg=");
 		mime_out_str(o, micalg);
@@ -134,7 +193,8 @@ smime_sign_entity(const struct smime_signer *s, const struct mime_entity *e,
 		mime_out_str(o, "\r\n");
 		/* The CRLF before the next delimiter belongs to it, so the
 		 * signed bytes are exactly content. */
-		mime_out_put(o, content.p, content.len);
+		if ((r = smime_copy_fd(fd, o, 0)) != 0)
+			goto out;
 		mime_out_str(o, "\r\n--");
 		mime_out_str(o, b);
 		mime_out_str(o, "\r\nContent-Type: application/pkcs7-signature;"
@@ -154,6 +214,8 @@ smime_sign_entity(const struct smime_signer *s, const struct mime_entity *e,
 	BIO_free(in);
 	CMS_ContentInfo_free(cms);
 	mime_out_free(&content);
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 
@@ -169,27 +231,27 @@ check_signer_cert(X509 *cert)
 }
 
 int
-smime_sign(const struct smime_signer *s, const uint8_t *msg, size_t len,
-    BIO *out)
+smime_sign(const struct smime_signer *s, const struct smime_msg *m, BIO *out)
 {
 	struct mime_entity *e = NULL;
-	struct mime_out o = { 0 };
+	struct smime_sink sk;
+	struct mime_out o;
 	int r;
 
 	if ((r = check_signer_cert(s->cert)) != 0)
 		return r;
-	if ((r = mime_parse(msg, len, &e)) != 0)
+	if ((r = mime_parse_ex(m->p, m->len, m->release, m->arg, &e)) != 0)
 		return r;
+	/* Everything is computed before the first byte reaches out; o
+	 * collects the headers until the content is copied through. */
+	smime_sink_init(&o, &sk, -1, out, m);
+	o.sink = NULL;
 	mime_write_outer(e, &o);
 	mime_out_str(&o, "MIME-Version: 1.0\r\n");
-	if ((r = smime_sign_entity(s, e, &o)) != 0)
-		goto out;
-	if (BIO_write(out, o.p, (int)o.len) != (int)o.len) {
+	o.sink = smime_sink_write;
+	if ((r = smime_sign_entity(s, e, m, &o)) == 0 &&
+	    (r = mime_out_flush(&o)) != 0)
 		r = P11AGENT_ERR_IO;
-		goto out;
-	}
-	r = 0;
- out:
 	mime_out_free(&o);
 	mime_free(e);
 	return r;

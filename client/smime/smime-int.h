@@ -7,6 +7,8 @@
 #ifndef P11AGENT_SMIME_INT_H
 #define P11AGENT_SMIME_INT_H
 
+#include <stdint.h>
+
 #include <openssl/cms.h>
 
 #include "mime.h"
@@ -56,10 +58,40 @@ int smime_bad(struct smime_report *rep, const char *fmt, ...)
  */
 int smime_verify_entity(const struct smime_trust *t,
     const struct mime_entity *e, const struct mime_entity *hdrs,
-    struct mime_out *content, struct smime_report *rep);
+    const struct smime_msg *in, struct mime_out *content,
+    struct smime_report *rep);
 
 /* Signs e into a new signed entity (headers and body) in o. */
 int smime_sign_entity(const struct smime_signer *s,
-    const struct mime_entity *e, struct mime_out *o);
+    const struct mime_entity *e, const struct smime_msg *in,
+    struct mime_out *o);
+
+/* Streaming helpers (stream.c) */
+
+
+/* A mime_out sink writing to an fd (or a BIO), calling in->release every
+ * few MiB (in may be NULL). */
+struct smime_sink {
+	int			 fd;
+	BIO			*bio;
+	const struct smime_msg	*in;
+	uint64_t		 since;
+};
+int smime_sink_write(void *arg, const uint8_t *p, size_t len);
+void smime_sink_init(struct mime_out *o, struct smime_sink *sk, int fd,
+    BIO *bio, const struct smime_msg *in);
+
+/* Releases the input's pages (if it has a hook). */
+void smime_release(const struct smime_msg *in);
+
+/* Copies the whole of fd (from its start) into o. Returns o->err or
+ * P11AGENT_ERR_IO. With b64 set, as base64 lines (mime_out_base64). */
+int smime_copy_fd(int fd, struct mime_out *o, int b64);
+
+
+/* The decoded body of an application/pkcs7-* part into fd (base64 or
+ * binary transfer encoding); P11AGENT_ERR_INVALID_FORMAT for bad base64. */
+int smime_part_to_fd(const struct mime_entity *e, const struct smime_msg *in,
+    int fd);
 
 #endif /* P11AGENT_SMIME_INT_H */

@@ -34,6 +34,31 @@ struct smime_report {
 	BIO	*details;		/* if set, --verbose lines go here */
 };
 
+/*
+ * A message to work on: its bytes, typically a read-only file mapping,
+ * and an optional release hook that the library calls now and then while
+ * it works through them. The hook may drop the mapping's pages from the
+ * resident set (madvise MADV_DONTNEED): they are read back from the file
+ * when touched again, so memory use stays bounded however large the
+ * message is. Large intermediate data goes to unlinked 0600 temporary
+ * files in $TMPDIR (default /tmp), never to memory.
+ */
+struct smime_msg {
+	const uint8_t	*p;
+	size_t		 len;
+	void		(*release)(void *arg);
+	void		*arg;
+};
+
+/* An unlinked 0600 temporary file in $TMPDIR (or /tmp): an fd, or a
+ * negative P11AGENT_ERR_*. */
+int smime_tmpfd(void);
+
+/* Maps fd read-only into *m, with a release hook that drops its pages;
+ * m->p is "" for an empty file. smime_unmap() undoes it. */
+int smime_map_fd(int fd, struct smime_msg *m);
+void smime_unmap(struct smime_msg *m);
+
 struct smime_signer {
 	EVP_PKEY	*key;
 	X509		*cert;
@@ -57,7 +82,7 @@ struct smime_trust {
  * kept (Bcc removed). Returns 0, P11AGENT_ERR_INVALID_FORMAT (message),
  * P11AGENT_ERR_LIBCRYPTO (signing failed) or _NO_MEMORY.
  */
-int smime_sign(const struct smime_signer *s, const uint8_t *msg, size_t len,
+int smime_sign(const struct smime_signer *s, const struct smime_msg *m,
     BIO *out);
 
 /*
@@ -68,7 +93,7 @@ int smime_sign(const struct smime_signer *s, const uint8_t *msg, size_t len,
  * is not parseable, or another error. On a good verdict, if content is
  * not NULL, the signed content (a MIME entity) is written to it.
  */
-int smime_verify(const struct smime_trust *t, const uint8_t *msg, size_t len,
+int smime_verify(const struct smime_trust *t, const struct smime_msg *m,
     BIO *content, struct smime_report *rep);
 
 struct smime_encrypt_params {
@@ -84,8 +109,8 @@ struct smime_encrypt_params {
  * p->recipients and writes application/pkcs7-mime with the outer header
  * fields kept (Bcc removed). Returns 0 or a negative P11AGENT_ERR_*.
  */
-int smime_encrypt(const struct smime_encrypt_params *p, const uint8_t *msg,
-    size_t len, BIO *out);
+int smime_encrypt(const struct smime_encrypt_params *p,
+    const struct smime_msg *m, BIO *out);
 
 /* A key we may decrypt with: the certificate, and a way to get the key
  * only when it is the one the message needs (an agent round trip). */
@@ -105,8 +130,8 @@ struct smime_decrypt_params {
  * decrypted message to out only when everything succeeded. Returns 0
  * with the verdict in *rep, or a negative P11AGENT_ERR_*.
  */
-int smime_decrypt(const struct smime_decrypt_params *p, const uint8_t *msg,
-    size_t len, BIO *out, struct smime_report *rep);
+int smime_decrypt(const struct smime_decrypt_params *p,
+    const struct smime_msg *m, BIO *out, struct smime_report *rep);
 
 /*
  * Writes the MIME tree of a message with its S/MIME layers (signers,

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/cms.h>
 #include <openssl/err.h>
@@ -433,12 +434,22 @@ check_signer(const struct smime_trust *t, CMS_SignerInfo *si,
 	return 0;
 }
 
+/*
+ * A detached signature is checked against the canonical (CRLF) form of
+ * the first part, which goes to an unlinked temporary file and is read
+ * from there by CMS_verify() and, on success, copied to content: memory
+ * stays flat. Opaque signed-data carries its content inside the CMS
+ * structure, which OpenSSL decodes in memory (the content about three
+ * times: base64-decoded DER, the parsed OCTET STRING, the copy out).
+ */
 int
 smime_verify_entity(const struct smime_trust *t, const struct mime_entity *e,
-    const struct mime_entity *hdrs, struct mime_out *content,
-    struct smime_report *rep)
+    const struct mime_entity *hdrs, const struct smime_msg *in,
+    struct mime_out *content, struct smime_report *rep)
 {
 	struct mime_out canon = { 0 };
+	struct smime_sink sk;
+	int fd = -1;
 	const struct mime_entity *sigpart;
 	STACK_OF(CMS_SignerInfo) *sis;
 	STACK_OF(X509) *pool = NULL, *certs = NULL;
@@ -471,11 +482,16 @@ smime_verify_entity(const struct smime_trust *t, const struct mime_entity *e,
 			    "message is %s, not a signature", sigpart->type);
 		/* Transports may have turned CRLF into LF; the signature is
 		 * over the canonical form. */
-		mime_out_crlf(&canon, e->parts[0]->raw, e->parts[0]->rawlen);
-		if ((r = canon.err) != 0)
+		if ((fd = smime_tmpfd()) < 0) {
+			r = fd;
 			goto out;
-		if ((dcont = BIO_new_mem_buf(canon.p ? (void *)canon.p : "",
-		    (int)canon.len)) == NULL) {
+		}
+		smime_sink_init(&canon, &sk, fd, NULL, in);
+		mime_out_crlf(&canon, e->parts[0]->raw, e->parts[0]->rawlen);
+		if ((r = mime_out_flush(&canon)) != 0)
+			goto out;
+		if ((dcont = BIO_new_fd(fd, BIO_NOCLOSE)) == NULL ||
+		    lseek(fd, 0, SEEK_SET) != 0) {
 			r = P11AGENT_ERR_NO_MEMORY;
 			goto out;
 		}
@@ -529,15 +545,12 @@ smime_verify_entity(const struct smime_trust *t, const struct mime_entity *e,
 		    "the signer's key (forged or damaged)" : why);
 		goto out;
 	}
-	if (detached) {
-		BIO_free(dcont);
-		if ((dcont = BIO_new_mem_buf(canon.p ? (void *)canon.p : "",
-		    (int)canon.len)) == NULL) {
-			r = P11AGENT_ERR_NO_MEMORY;
-			goto out;
-		}
+	if (detached && lseek(fd, 0, SEEK_SET) != 0) {
+		r = P11AGENT_ERR_IO;
+		goto out;
 	}
-	if (CMS_verify(cms, t->untrusted, NULL, dcont, tmp,
+	/* Detached: the content is only hashed (no copy in memory). */
+	if (CMS_verify(cms, t->untrusted, NULL, dcont, detached ? NULL : tmp,
 	    CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) <= 0) {
 		r = smime_bad(rep, "%s", cms_reason());
 		goto out;
@@ -570,7 +583,8 @@ smime_verify_entity(const struct smime_trust *t, const struct mime_entity *e,
 		long n;
 
 		if (detached) {
-			mime_out_put(content, canon.p, canon.len);
+			if ((r = smime_copy_fd(fd, content, 0)) != 0)
+				goto out;
 		} else {
 			n = BIO_get_mem_data(tmp, (char **)&p);
 			mime_out_put(content, p, (size_t)n);
@@ -588,31 +602,36 @@ smime_verify_entity(const struct smime_trust *t, const struct mime_entity *e,
 	BIO_free(tmp);
 	CMS_ContentInfo_free(cms);
 	mime_out_free(&canon);
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 
 int
-smime_verify(const struct smime_trust *t, const uint8_t *msg, size_t len,
+smime_verify(const struct smime_trust *t, const struct smime_msg *m,
     BIO *content, struct smime_report *rep)
 {
 	struct mime_entity *e = NULL;
-	struct mime_out c = { 0 };
+	struct smime_sink sk;
+	struct mime_out c;
 	int r;
 
 	rep->bad = 0;
 	rep->line[0] = rep->warning[0] = '\0';
-	if ((r = mime_parse(msg, len, &e)) != 0)
+	if ((r = mime_parse_ex(m->p, m->len, m->release, m->arg, &e)) != 0)
 		return r;
+	/* The content streams to content, which is written only after
+	 * every check passed. */
+	smime_sink_init(&c, &sk, -1, content, m);
 	if (smime_is_pkcs7_mime(e) && !smime_is_signed(e)) {
 		r = smime_bad(rep, "the message is encrypted, not signed: "
 		    "use p11 smime decrypt");
 		goto out;
 	}
-	if ((r = smime_verify_entity(t, e, e, content ? &c : NULL,
+	if ((r = smime_verify_entity(t, e, e, m, content ? &c : NULL,
 	    rep)) != 0 || rep->bad)
 		goto out;
-	if (content != NULL && c.len > 0 &&
-	    BIO_write(content, c.p, (int)c.len) != (int)c.len)
+	if (content != NULL && mime_out_flush(&c) != 0)
 		r = P11AGENT_ERR_IO;
  out:
 	mime_out_free(&c);
