@@ -94,7 +94,11 @@ read_key_file(const char *path, int private, char *buf, size_t bufsize,
 	*lenp = 0;
 	if (missingp != NULL)
 		*missingp = 0;
-	flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | (private ? O_NOFOLLOW : 0);
+	/* O_NONBLOCK: a FIFO planted at the path must not hang us before
+	 * the S_ISREG check refuses it; reads of a regular file never
+	 * block anyway. */
+	flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+	    (private ? O_NOFOLLOW : 0);
 	if ((fd = open(path, flags)) == -1) {
 		if (errno == ENOENT && missingp != NULL)
 			*missingp = 1;
@@ -306,7 +310,18 @@ write_atomic(const char *path, const char *data, size_t len, mode_t mode,
 			r = 0;
 			goto out;
 		}
-		/* No hard links on this file system: rename after all. */
+		/* No hard links on this file system: an atomic rename that
+		 * still refuses to replace what another process just made. */
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path,
+		    RENAME_NOREPLACE) == -1) {
+			if (errno == EEXIST && existsp != NULL)
+				*existsp = 1;
+			r = P11AGENT_ERR_IO;
+			goto out;
+		}
+		sync_parent(path);
+		free(tmp);
+		return 0;
 	}
 	if (rename(tmp, path) == -1) {
 		r = P11AGENT_ERR_IO;

@@ -266,11 +266,10 @@ ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen,
 	}
 	if (!raw_derive(c, &z, &zlen))
 		return 0;
-	/* Like OpenSSL's ECDH: a short buffer truncates, it is no error. */
-	if (zlen > outlen)
-		zlen = outlen;
-	memcpy(secret, z, zlen);
-	*secretlen = zlen;
+	/* Like OpenSSL's ECDH: a short buffer truncates, it is no error.
+	 * zlen stays the allocation's size so the whole secret is wiped. */
+	memcpy(secret, z, zlen > outlen ? outlen : zlen);
+	*secretlen = zlen > outlen ? outlen : zlen;
 	ok = 1;
  out:
 	p11agent_freezero(z, zlen);

@@ -290,6 +290,28 @@ test_create_on_missing(void)
 	is_int(mode_of(path("x/y")), 0700, "made x/y");
 }
 
+/* A FIFO planted where a key file should be is refused, not read: a
+ * blocking open() would hang the client forever (the test would too). */
+static void
+test_fifo_refused(void)
+{
+	struct channel_keypair *kp = NULL;
+	uint8_t pub[32];
+
+	if (mkfifo(path("fifo.pub"), 0600) == -1 ||
+	    mkfifo(path("fifo.key"), 0600) == -1) {
+		ok(0, "mkfifo");
+		return;
+	}
+	alarm(10);
+	is_int(keyfile_load_public(path("fifo.pub"), pub),
+	    P11AGENT_ERR_FILE_PERMISSIONS, "FIFO public key refused");
+	is_int(keyfile_load_private(path("fifo.key"), &kp),
+	    P11AGENT_ERR_FILE_PERMISSIONS, "FIFO private key refused");
+	alarm(0);
+	channel_keypair_free(kp);
+}
+
 static int
 rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -302,6 +324,7 @@ static const struct tap_case cases[] = {
 	{ "/keyfile/private-permissions", test_private_permissions },
 	{ "/keyfile/garbage", test_garbage },
 	{ "/keyfile/create-on-missing", test_create_on_missing },
+	{ "/keyfile/fifo-refused", test_fifo_refused },
 	{ NULL, NULL }
 };
 
