@@ -37,6 +37,7 @@ int cmd_lock(int argc, char **argv);
 int cmd_unlock(int argc, char **argv);
 int cmd_client_key(int argc, char **argv);
 int cmd_smime(int argc, char **argv);
+int cmd_gitsign(int argc, char **argv);
 
 /* The table entry of the running command (for usage lines). */
 extern const struct cli_cmd *cli_cmd;

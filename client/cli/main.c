@@ -87,6 +87,32 @@ static const struct cli_cmd commands[] = {
 	    "sign|verify|encrypt|decrypt|show [OPTIONS]",
 	    "  run \"p11 smime SUBCOMMAND --help\" for each subcommand's "
 	    "options\n" },
+	{ "gitsign", cmd_gitsign,
+	    "git's x509 signing program (gpg.x509.program p11-gitsign)",
+	    "--status-fd=N -bsau KEYREF | --status-fd=N --verify SIGFILE -",
+	    "  git runs it as it runs gpgsm: the payload on stdin, the PEM\n"
+	    "  signature on stdout, \"[GNUPG:]\" status lines on --status-fd.\n"
+	    "  -b, -s, -a, -u KEYREF sign (detached, armored) with KEYREF, "
+	    "or the\n"
+	    "                      key of the address in \"Name <address>\" "
+	    "(git's\n"
+	    "                      default), or a certificate's SHA-1 "
+	    "fingerprint\n"
+	    "  --verify SIGFILE -  verify SIGFILE over standard input\n"
+	    "  --CAfile FILE       trust anchors (default: $P11AGENT_CAFILE, "
+	    "git\n"
+	    "                      config p11.cafile, else the system store)\n"
+	    "  --CApath DIR        trust anchors (hashed directory; git "
+	    "config\n"
+	    "                      p11.capath)\n"
+	    "  --certs DIR         intermediates (default: "
+	    "$XDG_DATA_HOME/p11agent/certs)\n"
+	    "  --digest ALG        sha256, sha384 or sha512 (default: sha256,"
+	    " for EC\n"
+	    "                      keys the curve's size)\n"
+	    "  --status-fd N       where the status lines go\n"
+	    "  Exit status as gpgsm's: 0 good, 1 bad or untrusted, 2 "
+	    "error.\n" },
 	{ "client-key", cmd_client_key,
 	    "print this client's public key for authorized_clients",
 	    "[--comment TEXT]",
@@ -148,7 +174,18 @@ int
 main(int argc, char **argv)
 {
 	const struct cli_cmd *cmd;
+	const char *base;
 	int i;
+
+	/* git runs gpg.x509.program without a shell, so it cannot be
+	 * "p11 gitsign": p11-gitsign is a link to p11. */
+	base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	base = base != NULL ? base + 1 : argc > 0 ? argv[0] : "p11";
+	if (strcmp(base, "p11-gitsign") == 0) {
+		cli_cmd = cli_find_cmd("gitsign");
+		optind = 0;
+		return cmd_gitsign(argc, argv);
+	}
 
 	/* Global options, before the command. */
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {

@@ -184,4 +184,47 @@ void smime_name(const X509_NAME *name, char *buf, size_t len);
  * ~/.local/share/p11agent/certs) into buf; -1 if none can be formed. */
 int smime_default_certdir(char *buf, size_t len);
 
+/* Detached signatures over raw bytes, for git (gitsig.c) */
+
+/* Verdicts of smime_detached_verify(); 0 means none was reached. */
+#define SMIME_SIG_GOOD		1	/* valid, trusted, for signing */
+#define SMIME_SIG_BAD		2	/* does not match the data */
+#define SMIME_SIG_UNTRUSTED	3	/* valid; no chain to an anchor */
+#define SMIME_SIG_INVALID_CERT	4	/* valid; certificate refused */
+#define SMIME_SIG_EXPIRED	5	/* valid; certificate expired now */
+#define SMIME_SIG_NO_CERT	6	/* the signer's certificate is missing */
+#define SMIME_SIG_WEAK		7	/* SHA-1, MD5 or an unknown digest */
+
+struct smime_sigcheck {
+	int	 verdict;		/* SMIME_SIG_* */
+	char	 line[SMIME_LINE_MAX];	/* the verdict or the reason */
+	char	 fpr[41];		/* signer certificate SHA-1, hex */
+	char	 signer[512];		/* "Name <address>" from the cert */
+	char	 issuer[256];		/* the issuer's CN */
+	time_t	 signed_at;		/* signingTime; 0 if absent */
+	time_t	 not_after;		/* the certificate's */
+	int	 pk_nid;		/* NID_rsaEncryption, ..._ecPublicKey */
+	int	 md_nid;		/* NID_sha256, ... */
+};
+
+/*
+ * Signs data (raw bytes, not canonicalised) with a detached CMS
+ * signature carrying s->cert and s->chain, and writes it to out as PEM
+ * "SIGNED MESSAGE" (pem set, as gpgsm -a writes) or DER. If info is not
+ * NULL it describes the signature made. Returns 0, _DENIED (certificate
+ * expired or not yet valid), _INVALID_ARGUMENT (digest) or _LIBCRYPTO.
+ */
+int smime_detached_sign(const struct smime_signer *s, const uint8_t *data,
+    size_t len, int pem, BIO *out, struct smime_sigcheck *info);
+
+/*
+ * Verifies a detached signature (PEM or DER) over data: exactly one
+ * signer, the signature, the chain to t->store now and at the signing
+ * time, key usage and digest strength. Returns 0 with the verdict in
+ * *res, or _INVALID_FORMAT (res->line says why) or another error.
+ */
+int smime_detached_verify(const struct smime_trust *t, const uint8_t *sig,
+    size_t siglen, const uint8_t *data, size_t len,
+    struct smime_sigcheck *res);
+
 #endif /* P11AGENT_SMIME_H */
