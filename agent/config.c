@@ -22,6 +22,10 @@
 
 enum {
 	OPT_SH = 256,
+	OPT_AUDIT_LOG,
+	OPT_AUDIT_FAIL,
+	OPT_CONFIRM,
+	OPT_MAX_QUEUE,
 	OPT_PIN_FILE,
 	OPT_PIN_FD,
 	OPT_PIN_PROMPT,
@@ -29,6 +33,8 @@ enum {
 	OPT_AGENT_KEY,
 	OPT_WORKERS,
 	OPT_LOCK_AFTER,
+	OPT_PINENTRY,
+	OPT_PIN_MAX_LIFETIME,
 	OPT_MODULE,
 	OPT_TOKEN,
 	OPT_SOCKET,
@@ -46,9 +52,16 @@ static const struct option longopts[] = {
 	{ "pin-fd",		required_argument,	NULL, OPT_PIN_FD },
 	{ "pin-prompt",		no_argument,		NULL, OPT_PIN_PROMPT },
 	{ "authorized-clients",	required_argument,	NULL, OPT_AUTHORIZED },
+	{ "audit-log",		required_argument,	NULL, OPT_AUDIT_LOG },
+	{ "audit-fail",		required_argument,	NULL, OPT_AUDIT_FAIL },
+	{ "confirm",		required_argument,	NULL, OPT_CONFIRM },
+	{ "max-queue",		required_argument,	NULL, OPT_MAX_QUEUE },
 	{ "agent-key",		required_argument,	NULL, OPT_AGENT_KEY },
 	{ "workers",		required_argument,	NULL, OPT_WORKERS },
 	{ "lock-after",		required_argument,	NULL, OPT_LOCK_AFTER },
+	{ "pinentry",		optional_argument,	NULL, OPT_PINENTRY },
+	{ "pin-max-lifetime",	required_argument,	NULL,
+	    OPT_PIN_MAX_LIFETIME },
 	{ "csh",		no_argument,		NULL, 'c' },
 	{ "sh",			no_argument,		NULL, 's' },
 	{ "debug",		no_argument,		NULL, 'v' },
@@ -62,7 +75,10 @@ static const char usage_text[] =
 "usage: p11agent [-cdsv] [--module PATH|NAME]... [--token URI]...\n"
 "                [--socket PATH] [--config FILE] [--agent-key FILE]\n"
 "                [--pin-file FILE | --pin-fd N | --pin-prompt]\n"
+"                [--pinentry [PROGRAM]] [--pin-max-lifetime SECONDS]\n"
 "                [--authorized-clients FILE] [--workers N]\n"
+"                [--audit-log FILE] [--audit-fail refuse|continue]\n"
+"                [--confirm KEYREF]... [--max-queue N]\n"
 "                [--lock-after SECONDS]\n"
 "\n"
 "  -d, --foreground            stay in the foreground, log to stderr\n"
@@ -76,11 +92,26 @@ static const char usage_text[] =
 "      --pin-file FILE         read the PIN from FILE (mode 0600)\n"
 "      --pin-fd N              read the PIN from file descriptor N\n"
 "      --pin-prompt            ask for the PIN on the terminal\n"
+"      --pinentry [PROGRAM]    ask for the PIN with a pinentry program when\n"
+"                              first needed (default program: pinentry)\n"
+"      --pin-max-lifetime SECONDS\n"
+"                              forget the PIN and log out SECONDS after it\n"
+"                              was entered (default 0: no limit)\n"
 "      --authorized-clients FILE\n"
-"                              only these client keys may connect\n"
+"                              only these client keys may connect, each\n"
+"                              with its rules (keys, ops, rate, confirm)\n"
+"      --audit-log FILE        one hash-chained JSON line per operation\n"
+"      --audit-fail refuse|continue\n"
+"                              when the audit log cannot be written: refuse\n"
+"                              operations (default) or log to syslog\n"
+"      --confirm KEYREF        ask through pinentry before each use of the\n"
+"                              keys KEYREF matches (repeatable)\n"
+"      --max-queue N           operations waiting for a worker before new\n"
+"                              ones get \"busy\" (default 4096)\n"
 "      --agent-key FILE        the agent's private key (default\n"
 "                              $XDG_CONFIG_HOME/p11agent/agent.key)\n"
-"      --workers N             token worker threads (default 2 x CPUs)\n"
+"      --workers N             token worker threads (default: what the\n"
+"                              tokens take, at most 2 x CPUs)\n"
 "      --lock-after SECONDS    log out after SECONDS without use\n"
 "  -c, --csh                   print csh commands\n"
 "  -s, --sh                    print Bourne shell commands\n"
@@ -151,9 +182,13 @@ config_init_unset(struct config *cfg)
 	cfg->debug = -1;
 	cfg->csh = -1;
 	cfg->pin_fd = -1;
+	cfg->audit_fail_continue = -1;
+	cfg->max_queue = -1;
 	cfg->pin_prompt = -1;
 	cfg->workers = -1;
 	cfg->lock_after = -1;
+	cfg->use_pinentry = -1;
+	cfg->pin_max_lifetime = -1;
 }
 
 /*
@@ -207,6 +242,32 @@ set_option(struct config *cfg, int code, const char *arg, int on,
 	case OPT_AUTHORIZED:
 		r = set_string(&cfg->authorized_clients, arg);
 		break;
+	case OPT_AUDIT_LOG:
+		r = set_string(&cfg->audit_log, arg);
+		break;
+	case OPT_AUDIT_FAIL:
+		if (strcmp(arg, "refuse") == 0)
+			cfg->audit_fail_continue = 0;
+		else if (strcmp(arg, "continue") == 0)
+			cfg->audit_fail_continue = 1;
+		else {
+			fprintf(stderr, "p11agent: %s: expected refuse or "
+			    "continue\n", where);
+			return 2;
+		}
+		break;
+	case OPT_CONFIRM:
+		r = list_add(&cfg->confirm, &cfg->nconfirm, arg);
+		break;
+	case OPT_MAX_QUEUE:
+		if ((v = parse_number(arg, 1, CONFIG_MAX_QUEUE)) < 0) {
+			fprintf(stderr, "p11agent: %s: expected a number of "
+			    "operations from 1 to %d\n", where,
+			    CONFIG_MAX_QUEUE);
+			return 2;
+		}
+		cfg->max_queue = (int)v;
+		break;
 	case OPT_AGENT_KEY:
 		r = set_string(&cfg->agent_key, arg);
 		break;
@@ -234,6 +295,19 @@ set_option(struct config *cfg, int code, const char *arg, int on,
 			return 2;
 		}
 		cfg->lock_after = (int)v;
+		break;
+	case OPT_PINENTRY:
+		cfg->use_pinentry = on;
+		if (arg != NULL && *arg != '\0')
+			r = set_string(&cfg->pinentry, arg);
+		break;
+	case OPT_PIN_MAX_LIFETIME:
+		if ((v = parse_number(arg, 0, CONFIG_MAX_LOCK_AFTER)) < 0) {
+			fprintf(stderr, "p11agent: %s: expected seconds from 0 "
+			    "to %d\n", where, CONFIG_MAX_LOCK_AFTER);
+			return 2;
+		}
+		cfg->pin_max_lifetime = (int)v;
 		break;
 	case OPT_PIN:
 		fprintf(stderr, "p11agent: %s: a PIN is never taken from the "
@@ -320,6 +394,12 @@ load_file(struct config *cfg, const char *path)
 			r = set_option(cfg, o->val, val, 1, where);
 			continue;
 		}
+		/* "pinentry", "pinentry = PROGRAM" or "pinentry = no". */
+		if (o->has_arg == optional_argument && *val != '\0' &&
+		    strcmp(val, "yes") != 0 && strcmp(val, "no") != 0) {
+			r = set_option(cfg, o->val, val, 1, where);
+			continue;
+		}
 		if (*val == '\0' || strcmp(val, "yes") == 0 ||
 		    strcmp(val, "true") == 0 || strcmp(val, "on") == 0 ||
 		    strcmp(val, "1") == 0)
@@ -358,11 +438,17 @@ merge(struct config *cfg, struct config *cli)
 	TAKE_INT(pin_prompt);
 	TAKE_INT(workers);
 	TAKE_INT(lock_after);
+	TAKE_INT(use_pinentry);
+	TAKE_INT(pin_max_lifetime);
 	TAKE_STR(socket);
 	TAKE_STR(config_file);
 	TAKE_STR(pin_file);
 	TAKE_STR(authorized_clients);
+	TAKE_STR(audit_log);
+	TAKE_INT(audit_fail_continue);
+	TAKE_INT(max_queue);
 	TAKE_STR(agent_key);
+	TAKE_STR(pinentry);
 #undef TAKE_INT
 #undef TAKE_STR
 	if (cli->nmodules > 0) {
@@ -378,6 +464,13 @@ merge(struct config *cfg, struct config *cli)
 		cfg->ntokens = cli->ntokens;
 		cli->tokens = NULL;
 		cli->ntokens = 0;
+	}
+	if (cli->nconfirm > 0) {
+		list_free(cfg->confirm, cfg->nconfirm);
+		cfg->confirm = cli->confirm;
+		cfg->nconfirm = cli->nconfirm;
+		cli->confirm = NULL;
+		cli->nconfirm = 0;
 	}
 }
 
@@ -410,7 +503,6 @@ static int
 finish(struct config *cfg)
 {
 	const char *shell;
-	long ncpu;
 	int npin;
 
 	if (cfg->foreground == -1)
@@ -421,19 +513,20 @@ finish(struct config *cfg)
 		cfg->pin_prompt = 0;
 	if (cfg->lock_after == -1)
 		cfg->lock_after = 0;
+	if (cfg->audit_fail_continue == -1)
+		cfg->audit_fail_continue = 0;
+	if (cfg->max_queue == -1)
+		cfg->max_queue = 0;	/* workers.c's default */
+	if (cfg->use_pinentry == -1)
+		cfg->use_pinentry = 0;
+	if (cfg->pin_max_lifetime == -1)
+		cfg->pin_max_lifetime = 0;
 	if (cfg->csh == -1) {
 		shell = getenv("SHELL");
 		cfg->csh = shell != NULL && strlen(shell) >= 3 &&
 		    strcmp(shell + strlen(shell) - 3, "csh") == 0;
 	}
-	if (cfg->workers == -1) {
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		if (ncpu < 1)
-			ncpu = 1;
-		if (ncpu > CONFIG_MAX_WORKERS / 2)
-			ncpu = CONFIG_MAX_WORKERS / 2;
-		cfg->workers = 2 * (int)ncpu;
-	}
+	/* workers -1: main.c sizes the pool from the tokens and the CPUs. */
 	npin = (cfg->pin_file != NULL) + (cfg->pin_fd != -1) +
 	    (cfg->pin_prompt == 1);
 	if (npin > 1) {
@@ -459,7 +552,11 @@ finish(struct config *cfg)
 	}
 	if (make_absolute(&cfg->socket) != 0 ||
 	    make_absolute(&cfg->pin_file) != 0 ||
+	    /* A program named by a path; a bare name is found in PATH. */
+	    (cfg->pinentry != NULL && strchr(cfg->pinentry, '/') != NULL &&
+	    make_absolute(&cfg->pinentry) != 0) ||
 	    make_absolute(&cfg->authorized_clients) != 0 ||
+	    make_absolute(&cfg->audit_log) != 0 ||
 	    make_absolute(&cfg->agent_key) != 0)
 		return 1;
 	return 0;
@@ -509,6 +606,10 @@ config_load(struct config *cfg, int argc, char **argv, int *exitp)
 					name = longopts[idx].name;
 			snprintf(where, sizeof(where), "--%s",
 			    name != NULL ? name : "?");
+			/* "--pinentry PROGRAM" as well as "--pinentry=PROGRAM". */
+			if (ch == OPT_PINENTRY && optarg == NULL &&
+			    optind < argc && argv[optind][0] != '-')
+				optarg = argv[optind++];
 			if ((r = set_option(&cli, ch, optarg, 1, where)) != 0)
 				goto out;
 		}
@@ -552,6 +653,9 @@ config_free(struct config *cfg)
 	free(cfg->config_file);
 	free(cfg->pin_file);
 	free(cfg->authorized_clients);
+	free(cfg->audit_log);
+	list_free(cfg->confirm, cfg->nconfirm);
 	free(cfg->agent_key);
+	free(cfg->pinentry);
 	memset(cfg, 0, sizeof(*cfg));
 }

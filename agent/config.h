@@ -13,6 +13,7 @@
 
 #define CONFIG_MAX_WORKERS	256	/* threads */
 #define CONFIG_MAX_LOCK_AFTER	(7 * 24 * 3600)	/* seconds */
+#define CONFIG_MAX_QUEUE	1000000	/* jobs */
 
 /* Strings are malloc'd; -1 / NULL mean "not set" until config_finish(). */
 struct config {
@@ -29,9 +30,17 @@ struct config {
 	int pin_fd;
 	int pin_prompt;
 	char *authorized_clients;
+	char *audit_log;		/* --audit-log FILE, or NULL */
+	int audit_fail_continue;	/* --audit-fail=continue */
+	char **confirm;			/* --confirm KEYREF (repeatable) */
+	size_t nconfirm;
+	int max_queue;			/* jobs waiting for a worker */
 	char *agent_key;
-	int workers;
+	int workers;			/* -1 until main.c asks the tokens */
 	int lock_after;			/* seconds, 0: never */
+	int use_pinentry;		/* --pinentry: ask when first needed */
+	char *pinentry;			/* its program; NULL: "pinentry" */
+	int pin_max_lifetime;		/* seconds, 0: no limit */
 };
 
 /*

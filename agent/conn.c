@@ -95,6 +95,12 @@ set_name(struct conn *c, const char *client, const char *policy_name)
 		    strchr("._-+@/", tmp[i]) == NULL)
 			tmp[i] = '?';
 	memcpy(c->name, tmp, sizeof(c->name));
+	snprintf(tmp, sizeof(tmp), "%s", client);
+	for (i = 0; tmp[i] != '\0'; i++)
+		if (!isalnum((unsigned char)tmp[i]) &&
+		    strchr("._-+@/", tmp[i]) == NULL)
+			tmp[i] = '?';
+	memcpy(c->client, tmp, sizeof(c->client));
 }
 
 static void

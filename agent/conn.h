@@ -51,6 +51,8 @@ struct conn {
 	struct buf *pt;		/* plaintext of the current request */
 	unsigned int inflight;	/* requests on the worker pool */
 	char name[64];		/* "client-name/policy-name", printable */
+	char client[64];	/* client-name alone: the client's claim */
+	char exe[256];		/* /proc/PID/exe when first needed, or "" */
 };
 
 /* The agent-wide inputs of the handshake. */

@@ -5,23 +5,31 @@
  * exactly (a short field, an over-long string or a trailing byte is
  * FAILURE 6) and every handler sends exactly one reply, now or when its
  * worker job completes. STATUS, LIST_KEYS and PING are answered here
- * from snapshots; SIGN, DECRYPT and DERIVE go to the worker pool. PINs
- * from UNLOCK live in secure memory for one token_login(). Loop thread
- * only.
+ * from snapshots; SIGN, DECRYPT and DERIVE are checked against the
+ * client's authorized_clients rules and go to the worker pool (through
+ * the confirmation thread when a person must say yes). PINs from UNLOCK
+ * live in secure memory for one token_login(). Loop thread only.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <p11agent/p11agent.h>
 
+#include "audit.h"
 #include "buf.h"
+#include "channel.h"
+#include "confirm.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
 #include "loop.h"
 #include "pin.h"
+#include "policy.h"
+#include "recovery.h"
 #include "secmem.h"
 #include "token.h"
 #include "workers.h"
@@ -46,6 +54,9 @@ static struct {
 	time_t last_use;
 	unsigned int unlock_failures;
 	time_t unlock_not_before;
+	struct policy *policy;		/* authorized_clients, or NULL */
+	const struct policy_keypats *confirm_keys;	/* --confirm */
+	struct policy_keyview *kv;	/* certificate e-mails of keys[] */
 } ag;
 
 /* Signature and decryption algorithms (PROTOCOL.md section 4.3). */
@@ -54,11 +65,13 @@ static const struct alg {
 	uint8_t key_type;
 	uint32_t op;
 	size_t digest_len;	/* 0 for decryption */
+	const char *name;	/* "RSA_PSS_SHA256": the audit log shows
+				   "rsa-pss-sha256", as p11 --alg takes it */
 } algs[] = {
 #define SIG(a, t, n) \
-	{ P11AGENT_ALG_##a, P11AGENT_KEY_##t, P11AGENT_OP_SIGN, n }
+	{ P11AGENT_ALG_##a, P11AGENT_KEY_##t, P11AGENT_OP_SIGN, n, #a }
 #define DEC(a) \
-	{ P11AGENT_ALG_##a, P11AGENT_KEY_RSA, P11AGENT_OP_DECRYPT, 0 }
+	{ P11AGENT_ALG_##a, P11AGENT_KEY_RSA, P11AGENT_OP_DECRYPT, 0, #a }
 	SIG(RSA_PKCS1_SHA256, RSA, 32),
 	SIG(RSA_PKCS1_SHA384, RSA, 48),
 	SIG(RSA_PKCS1_SHA512, RSA, 64),
@@ -111,6 +124,16 @@ static const struct handler {
 	{ P11AGENT_MSG_UNLOCK, "unlock", process_unlock,
 	    4 + P11AGENT_MAX_PIN },
 	{ P11AGENT_MSG_PING, "ping", process_ping, 4 + 1024 },
+	/* The same with the client's description (PROTOCOL.md 4.4). */
+#define DESC_BODY	(4 + P11AGENT_MAX_DESCRIPTION)
+	{ P11AGENT_MSG_SIGN2, "sign2", process_sign,
+	    4 + P11AGENT_KEYID_LEN + 4 + 4 + P11AGENT_MAX_DIGEST + DESC_BODY },
+	{ P11AGENT_MSG_DECRYPT2, "decrypt2", process_decrypt,
+	    4 + P11AGENT_KEYID_LEN + 4 + 4 + P11AGENT_MAX_RSA_BYTES +
+	    DESC_BODY },
+	{ P11AGENT_MSG_DERIVE2, "derive2", process_derive,
+	    4 + P11AGENT_KEYID_LEN + 4 + P11AGENT_MAX_EC_POINT + DESC_BODY },
+#undef DESC_BODY
 };
 
 /* Replies */
@@ -146,7 +169,8 @@ send_failure(struct conn *c, uint32_t id, int r, const char *msg)
 static void
 send_status(struct conn *c, uint32_t id, int r)
 {
-	send_failure(c, id, r, NULL);
+	/* A failed login says why: "PIN incorrect, final try", ... */
+	send_failure(c, id, r, recovery_message(r));
 }
 
 /* A reply buffer with the header of an OK reply, or NULL. */
@@ -200,16 +224,23 @@ refresh_keys(void)
 	token_keys_free(ag.keys, ag.nkeys);
 	ag.keys = keys;
 	ag.nkeys = nkeys;
+	/* E-mail patterns need the certificates: parsed once per snapshot. */
+	policy_keyview_free(ag.kv);
+	if ((ag.kv = policy_keyview_new(ag.keys, ag.nkeys)) == NULL)
+		log_err_f("out of memory: e-mail key patterns match nothing");
 }
 
 static const struct token_keyinfo *
-find_key(const uint8_t *id)
+find_key(const uint8_t *id, size_t *ip)
 {
 	size_t i;
 
-	for (i = 0; i < ag.nkeys; i++)
-		if (memcmp(ag.keys[i].id, id, P11AGENT_KEYID_LEN) == 0)
+	for (i = 0; i < ag.nkeys; i++) {
+		if (memcmp(ag.keys[i].id, id, P11AGENT_KEYID_LEN) == 0) {
+			*ip = i;
 			return &ag.keys[i];
+		}
+	}
 	return NULL;
 }
 
@@ -282,14 +313,236 @@ do_lock(const char *why)
 		log_info_f("locked (%s)", why);
 }
 
+/* One private-key request on its way through the checks. */
+struct keyop {
+	uint8_t type;			/* SIGN, DECRYPT, DERIVE (not ...2) */
+	uint32_t op;			/* P11AGENT_OP_* */
+	int64_t t0_us;			/* when it came in */
+	const uint8_t *id;
+	uint32_t alg;			/* 0 for DERIVE */
+	const struct alg *a;		/* NULL for DERIVE */
+	const uint8_t *in;		/* digest, ciphertext or peer point */
+	size_t inlen;
+	const uint8_t *desc;		/* the client's description */
+	size_t desclen;
+	const struct token_keyinfo *k;	/* once the key is found */
+	size_t ki;			/* its index in ag.keys */
+	struct policy_client *cl;	/* its authorized_clients line */
+	int confirm;			/* a person must say yes */
+	char why[POLICY_WHY_MAX];	/* the reason of a denial */
+};
+
+static void
+keyop_start(struct keyop *ko, const struct request *rq)
+{
+	memset(ko, 0, sizeof(*ko));
+	ko->type = rq->type > P11AGENT_MSG_DESC_OFFSET ?
+	    rq->type - P11AGENT_MSG_DESC_OFFSET : rq->type;
+	ko->op = ko->type == P11AGENT_MSG_SIGN ? P11AGENT_OP_SIGN :
+	    ko->type == P11AGENT_MSG_DECRYPT ? P11AGENT_OP_DECRYPT :
+	    P11AGENT_OP_DERIVE;
+	ko->t0_us = workers_now_us();
+}
+
+/* SIGN2, DECRYPT2 and DERIVE2 end with a cstring description. */
+static int
+get_description(struct request *rq, struct keyop *ko)
+{
+	int r;
+
+	if (rq->type < P11AGENT_MSG_DESC_OFFSET)
+		return 0;
+	if ((r = get_bounded(rq->body, P11AGENT_MAX_DESCRIPTION, &ko->desc,
+	    &ko->desclen)) != 0)
+		return r;
+	if (memchr(ko->desc, '\0', ko->desclen) != NULL) {
+		ko->desc = NULL;
+		ko->desclen = 0;
+		return P11AGENT_ERR_INVALID_FORMAT;
+	}
+	return 0;
+}
+
+/* The executable of the peer, read once per connection. */
+static const char *
+peer_exe(struct conn *c)
+{
+	char path[64];
+	ssize_t n;
+
+	if (c->exe[0] == '\0') {
+		snprintf(path, sizeof(path), "/proc/%ld/exe", (long)c->pid);
+		if ((n = readlink(path, c->exe, sizeof(c->exe) - 1)) <= 0)
+			snprintf(c->exe, sizeof(c->exe), "unknown");
+		else
+			c->exe[n] = '\0';
+	}
+	return c->exe;
+}
+
+/* Who asked for what: for the audit line and the confirmation prompt. */
+static void
+fill_meta(struct conn *c, const struct keyop *ko, struct job_meta *m)
+{
+	const struct alg *a;
+	size_t i;
+
+	memset(m, 0, sizeof(*m));
+	snprintf(m->client, sizeof(m->client), "%s",
+	    policy_client_name(ko->cl));
+	m->policy_line = policy_client_line(ko->cl);
+	snprintf(m->program, sizeof(m->program), "%s", c->client);
+	memcpy(m->client_key, channel_remote_static(c->ch),
+	    sizeof(m->client_key));
+	m->pid = (long)c->pid;
+	m->uid = (long)c->uid;
+	snprintf(m->exe, sizeof(m->exe), "%s", peer_exe(c));
+	if (ko->k != NULL) {
+		snprintf(m->key_label, sizeof(m->key_label), "%s",
+		    ko->k->label != NULL ? ko->k->label : "");
+		snprintf(m->key_email, sizeof(m->key_email), "%s",
+		    policy_keyview_email(ag.kv, ko->ki));
+	}
+	/* A denial comes before the algorithm is checked: look it up. */
+	a = ko->a != NULL || ko->op == P11AGENT_OP_DERIVE ? ko->a :
+	    find_alg(ko->alg);
+	if (a == NULL)
+		snprintf(m->alg, sizeof(m->alg), "%s",
+		    ko->op == P11AGENT_OP_DERIVE ? "ecdh" : "unknown");
+	else {
+		snprintf(m->alg, sizeof(m->alg), "%s", a->name);
+		for (i = 0; m->alg[i] != '\0'; i++)
+			m->alg[i] = m->alg[i] == '_' ? '-' :
+			    (char)tolower((unsigned char)m->alg[i]);
+	}
+	if (ko->desc != NULL && ko->desclen > 0) {
+		m->has_description = 1;
+		memcpy(m->description, ko->desc, ko->desclen);
+		m->description[ko->desclen] = '\0';
+	}
+}
+
+/* The line of a denial: written before the reply, synced with the next. */
+static void
+audit_denial(struct conn *c, const struct keyop *ko, int r)
+{
+	struct audit_rec rec;
+	struct job_meta m;
+	struct job j;
+
+	if (!audit_enabled() || ko->k == NULL)
+		return;
+	memset(&j, 0, sizeof(j));
+	fill_meta(c, ko, &m);
+	j.type = ko->type;
+	memcpy(j.key_id, ko->id, sizeof(j.key_id));
+	j.in = (uint8_t *)ko->in;
+	j.inlen = ko->inlen;
+	j.meta = &m;
+	j.t0_us = ko->t0_us;
+	j.result = r;
+	j.msg = (char *)ko->why;
+	job_audit_rec(&j, &rec);
+	(void)audit_write(&rec, 0, NULL, 0);
+}
+
+/* Sends the failure of a key operation; a denial is logged and audited. */
+static void
+keyop_fail(struct conn *c, struct request *rq, struct keyop *ko, int r)
+{
+	if (r == P11AGENT_ERR_DENIED) {
+		log_info_f("connection %" PRIu64 " (%s, pid %ld): %s", c->id,
+		    c->name, (long)c->pid, ko->why);
+		audit_denial(c, ko, r);
+	}
+	send_failure(c, rq->id, r, ko->why[0] != '\0' ? ko->why : NULL);
+}
+
+/* The audit line of LOCK or UNLOCK (c NULL: the agent's own idle lock). */
+static void
+audit_event(struct conn *c, const char *op, const char *reason, int r)
+{
+	struct audit_rec rec;
+	struct policy_client *cl = NULL;
+
+	if (!audit_enabled())
+		return;
+	audit_rec_init(&rec);
+	rec.op = op;
+	if (c != NULL) {
+		cl = policy_find(ag.policy, channel_remote_static(c->ch));
+		rec.client = policy_client_name(cl);
+		rec.client_key = channel_remote_static(c->ch);
+		rec.program = c->client;
+		rec.pid = (long)c->pid;
+		rec.uid = (long)c->uid;
+		rec.exe = peer_exe(c);
+	}
+	rec.reason = reason;
+	rec.result = r;
+	(void)audit_write(&rec, 0, NULL, 0);
+}
+
+/* authorized_clients and --confirm for the key found. */
+static int
+check_policy(struct conn *c, struct keyop *ko)
+{
+	int r, confirm = 0;
+
+	ko->cl = NULL;
+	if (policy_restricted(ag.policy) && (ko->cl = policy_find(ag.policy,
+	    channel_remote_static(c->ch))) == NULL) {
+		snprintf(ko->why, sizeof(ko->why), "denied by "
+		    "authorized_clients: this client's key is no longer "
+		    "listed there");
+		return P11AGENT_ERR_DENIED;
+	}
+	if ((r = policy_check_use(ko->cl, ko->k, ag.kv, ko->ki, ko->op,
+	    &confirm, ko->why, sizeof(ko->why))) != 0)
+		return r;
+	ko->confirm = confirm ||
+	    policy_keypats_match(ag.confirm_keys, ko->k, ag.kv, ko->ki);
+	return 0;
+}
+
 /*
- * Checks a private-key request against the snapshot and queues it.
- * Sends the failure itself; returns nothing because the reply comes
- * from dispatch_complete() on success.
+ * Common checks of SIGN, DECRYPT and DERIVE: lock state, key, the
+ * client's rules (before anything about the key is told), algorithm.
+ */
+static int
+check_keyop(struct conn *c, struct keyop *ko)
+{
+	const struct token_keyinfo *k;
+	const struct alg *a;
+	int r;
+
+	/* With --pinentry a locked agent asks for the PIN (queue_job). */
+	if (!token_logged_in(ag.token) && !recovery_can_login())
+		return P11AGENT_ERR_AGENT_LOCKED;
+	if ((k = find_key(ko->id, &ko->ki)) == NULL)
+		return P11AGENT_ERR_KEY_NOT_FOUND;
+	ko->k = k;
+	if ((r = check_policy(c, ko)) != 0)
+		return r;
+	if (ko->op == P11AGENT_OP_DERIVE)
+		return k->type == P11AGENT_KEY_EC &&
+		    (k->ops & P11AGENT_OP_DERIVE) != 0 ? 0 :
+		    P11AGENT_ERR_MECHANISM_UNSUPPORTED;
+	if ((a = find_alg(ko->alg)) == NULL || a->op != ko->op ||
+	    a->key_type != k->type || (k->ops & ko->op) == 0)
+		return P11AGENT_ERR_MECHANISM_UNSUPPORTED;
+	ko->a = a;
+	return 0;
+}
+
+/*
+ * Queues a checked private-key request: to the confirmation thread when
+ * a person must say yes, else to the worker pool. Sends the failure
+ * itself; returns nothing because the reply comes from
+ * dispatch_complete() on success.
  */
 static void
-queue_job(struct conn *c, struct request *rq, const uint8_t *id,
-    uint32_t alg, const uint8_t *in, size_t inlen)
+queue_job(struct conn *c, struct request *rq, struct keyop *ko)
 {
 	struct job *j;
 	int r;
@@ -299,20 +552,37 @@ queue_job(struct conn *c, struct request *rq, const uint8_t *id,
 		    "in flight on this connection; read some replies first");
 		return;
 	}
-	if ((j = job_new(in, inlen)) == NULL) {
+	if ((r = policy_charge(ko->cl, ko->why, sizeof(ko->why))) != 0) {
+		keyop_fail(c, rq, ko, r);
+		return;
+	}
+	if ((j = job_new(ko->in, ko->inlen)) == NULL) {
 		send_status(c, rq->id, P11AGENT_ERR_NO_MEMORY);
 		return;
 	}
 	j->conn_id = c->id;
 	j->conn_slot = c->slot;
 	j->req_id = rq->id;
-	j->type = rq->type;
-	j->alg = alg;
-	memcpy(j->key_id, id, P11AGENT_KEYID_LEN);
-	if ((r = workers_submit(j)) != 0) {
+	j->type = ko->type;
+	j->alg = ko->alg;
+	j->t0_us = ko->t0_us;
+	memcpy(j->key_id, ko->id, P11AGENT_KEYID_LEN);
+	if (audit_enabled() || ko->confirm) {
+		if ((j->meta = calloc(1, sizeof(*j->meta))) == NULL) {
+			job_free(j);
+			send_status(c, rq->id, P11AGENT_ERR_NO_MEMORY);
+			return;
+		}
+		fill_meta(c, ko, j->meta);
+	}
+	/* The job waits in token.c for the PIN the keeper asks for. */
+	if (!token_logged_in(ag.token))
+		recovery_request_login(c->name, (long)c->pid);
+	if ((r = ko->confirm ? confirm_submit(j) : workers_submit(j)) != 0) {
 		job_free(j);
-		send_failure(c, rq->id, r, "agent busy: the token queue is "
-		    "full; try again");
+		send_failure(c, rq->id, r, ko->confirm ? "agent busy: too many "
+		    "operations wait for confirmation; try again" :
+		    "agent busy: the token queue is full; try again");
 		return;
 	}
 	c->inflight++;
@@ -381,21 +651,35 @@ put_key(struct buf *b, const struct token_keyinfo *k)
 	return 0;
 }
 
+/*
+ * LIST_KEYS shows a client only the keys its authorized_clients rules
+ * let it use; start and total count those keys alone.
+ */
 static void
 process_list_keys(struct conn *c, struct request *rq)
 {
 	struct buf *rep = NULL, *entries = NULL, *one = NULL;
+	struct policy_client *cl = NULL;
 	uint32_t start, count = 0;
-	size_t i;
+	size_t i, total = 0, skip;
 	int r;
 
 	if ((r = buf_get_u32(rq->body, &start)) != 0 ||
 	    (r = expect_end(rq->body)) != 0)
 		goto out;
+	if (policy_restricted(ag.policy) && (cl = policy_find(ag.policy,
+	    channel_remote_static(c->ch))) == NULL) {
+		send_failure(c, rq->id, P11AGENT_ERR_DENIED, "denied by "
+		    "authorized_clients: this client's key is no longer "
+		    "listed there");
+		return;
+	}
 	/* A listing starts at 0: take a fresh snapshot for all its pages. */
 	if (start == 0)
 		refresh_keys();
-	if (start > ag.nkeys) {
+	for (i = 0; i < ag.nkeys; i++)
+		total += policy_key_visible(cl, &ag.keys[i], ag.kv, i);
+	if (start > total) {
 		send_failure(c, rq->id, P11AGENT_ERR_INVALID_ARGUMENT,
 		    "start index beyond the end of the key list");
 		return;
@@ -405,7 +689,13 @@ process_list_keys(struct conn *c, struct request *rq)
 		r = P11AGENT_ERR_NO_MEMORY;
 		goto out;
 	}
-	for (i = start; i < ag.nkeys; i++) {
+	for (i = 0, skip = start; i < ag.nkeys; i++) {
+		if (!policy_key_visible(cl, &ag.keys[i], ag.kv, i))
+			continue;
+		if (skip > 0) {
+			skip--;
+			continue;
+		}
 		buf_reset(one);
 		if ((r = put_key(one, &ag.keys[i])) != 0)
 			goto out;
@@ -416,7 +706,7 @@ process_list_keys(struct conn *c, struct request *rq)
 			goto out;
 		count++;
 	}
-	if ((r = buf_put_u32(rep, (uint32_t)ag.nkeys)) != 0 ||
+	if ((r = buf_put_u32(rep, (uint32_t)total)) != 0 ||
 	    (r = buf_put_u32(rep, count)) != 0 ||
 	    (r = buf_putb(rep, entries)) != 0)
 		goto out;
@@ -426,113 +716,81 @@ process_list_keys(struct conn *c, struct request *rq)
 	buf_free(one);
 }
 
-/* Common checks of SIGN and DECRYPT: key, algorithm, lock state. */
-static int
-check_key_alg(const uint8_t *id, uint32_t alg, uint32_t op,
-    const struct alg **ap)
-{
-	const struct token_keyinfo *k;
-	const struct alg *a;
-
-	*ap = NULL;
-	if (!token_logged_in(ag.token))
-		return P11AGENT_ERR_AGENT_LOCKED;
-	if ((k = find_key(id)) == NULL)
-		return P11AGENT_ERR_KEY_NOT_FOUND;
-	if ((a = find_alg(alg)) == NULL || a->op != op ||
-	    a->key_type != k->type || (k->ops & op) == 0)
-		return P11AGENT_ERR_MECHANISM_UNSUPPORTED;
-	*ap = a;
-	return 0;
-}
-
 static void
 process_sign(struct conn *c, struct request *rq)
 {
-	const uint8_t *id, *digest;
-	const struct alg *a;
-	size_t dlen;
-	uint32_t alg;
+	struct keyop ko;
 	int r;
 
-	if ((r = get_key_id(rq->body, &id)) != 0 ||
-	    (r = buf_get_u32(rq->body, &alg)) != 0 ||
-	    (r = get_bounded(rq->body, P11AGENT_MAX_DIGEST, &digest,
-	    &dlen)) != 0 ||
+	keyop_start(&ko, rq);
+	if ((r = get_key_id(rq->body, &ko.id)) != 0 ||
+	    (r = buf_get_u32(rq->body, &ko.alg)) != 0 ||
+	    (r = get_bounded(rq->body, P11AGENT_MAX_DIGEST, &ko.in,
+	    &ko.inlen)) != 0 ||
+	    (r = get_description(rq, &ko)) != 0 ||
 	    (r = expect_end(rq->body)) != 0 ||
-	    (r = check_key_alg(id, alg, P11AGENT_OP_SIGN, &a)) != 0) {
-		send_status(c, rq->id, r);
+	    (r = check_keyop(c, &ko)) != 0) {
+		keyop_fail(c, rq, &ko, r);
 		return;
 	}
-	if (dlen != a->digest_len) {
+	if (ko.inlen != ko.a->digest_len) {
 		send_status(c, rq->id, P11AGENT_ERR_DIGEST_LENGTH);
 		return;
 	}
-	queue_job(c, rq, id, alg, digest, dlen);
+	queue_job(c, rq, &ko);
 }
 
 static void
 process_decrypt(struct conn *c, struct request *rq)
 {
-	const uint8_t *id, *ct;
-	const struct alg *a;
-	size_t ctlen;
-	uint32_t alg;
+	struct keyop ko;
 	int r;
 
-	if ((r = get_key_id(rq->body, &id)) != 0 ||
-	    (r = buf_get_u32(rq->body, &alg)) != 0 ||
-	    (r = get_bounded(rq->body, P11AGENT_MAX_RSA_BYTES, &ct,
-	    &ctlen)) != 0 ||
+	keyop_start(&ko, rq);
+	if ((r = get_key_id(rq->body, &ko.id)) != 0 ||
+	    (r = buf_get_u32(rq->body, &ko.alg)) != 0 ||
+	    (r = get_bounded(rq->body, P11AGENT_MAX_RSA_BYTES, &ko.in,
+	    &ko.inlen)) != 0 ||
+	    (r = get_description(rq, &ko)) != 0 ||
 	    (r = expect_end(rq->body)) != 0 ||
-	    (r = check_key_alg(id, alg, P11AGENT_OP_DECRYPT, &a)) != 0) {
-		send_status(c, rq->id, r);
+	    (r = check_keyop(c, &ko)) != 0) {
+		keyop_fail(c, rq, &ko, r);
 		return;
 	}
-	if (ctlen == 0) {
+	if (ko.inlen == 0) {
 		send_failure(c, rq->id, P11AGENT_ERR_DECRYPT_FAILED,
 		    "decryption failed");
 		return;
 	}
-	queue_job(c, rq, id, alg, ct, ctlen);
+	queue_job(c, rq, &ko);
 }
 
 static void
 process_derive(struct conn *c, struct request *rq)
 {
-	const struct token_keyinfo *k;
-	const uint8_t *id, *peer;
-	size_t plen, want;
+	struct keyop ko;
+	size_t want;
 	int r;
 
-	if ((r = get_key_id(rq->body, &id)) != 0 ||
-	    (r = get_bounded(rq->body, P11AGENT_MAX_EC_POINT, &peer,
-	    &plen)) != 0 ||
-	    (r = expect_end(rq->body)) != 0) {
-		send_status(c, rq->id, r);
-		return;
-	}
-	if (!token_logged_in(ag.token)) {
-		send_status(c, rq->id, P11AGENT_ERR_AGENT_LOCKED);
-		return;
-	}
-	if ((k = find_key(id)) == NULL) {
-		send_status(c, rq->id, P11AGENT_ERR_KEY_NOT_FOUND);
-		return;
-	}
-	if (k->type != P11AGENT_KEY_EC || (k->ops & P11AGENT_OP_DERIVE) == 0) {
-		send_status(c, rq->id, P11AGENT_ERR_MECHANISM_UNSUPPORTED);
+	keyop_start(&ko, rq);
+	if ((r = get_key_id(rq->body, &ko.id)) != 0 ||
+	    (r = get_bounded(rq->body, P11AGENT_MAX_EC_POINT, &ko.in,
+	    &ko.inlen)) != 0 ||
+	    (r = get_description(rq, &ko)) != 0 ||
+	    (r = expect_end(rq->body)) != 0 ||
+	    (r = check_keyop(c, &ko)) != 0) {
+		keyop_fail(c, rq, &ko, r);
 		return;
 	}
 	/* Uncompressed point: 04 || X || Y, each coordinate field-sized. */
-	want = 1 + 2 * (((size_t)k->bits + 7) / 8);
-	if (plen != want || peer[0] != 0x04) {
+	want = 1 + 2 * (((size_t)ko.k->bits + 7) / 8);
+	if (ko.inlen != want || ko.in[0] != 0x04) {
 		send_failure(c, rq->id, P11AGENT_ERR_INVALID_ARGUMENT,
 		    "peer point must be an uncompressed point (04 || X || Y) "
 		    "on the key's curve");
 		return;
 	}
-	queue_job(c, rq, id, 0, peer, plen);
+	queue_job(c, rq, &ko);
 }
 
 static void
@@ -548,6 +806,7 @@ process_lock(struct conn *c, struct request *rq)
 	snprintf(why, sizeof(why), "requested by %s, uid %ld", c->name,
 	    (long)c->uid);
 	do_lock(why);
+	audit_event(c, "lock", "request", 0);
 	send_ok_empty(c, rq->id);
 }
 
@@ -592,6 +851,14 @@ process_unlock(struct conn *c, struct request *rq)
 		send_failure(c, rq->id, P11AGENT_ERR_BUSY, msg);
 		return;
 	}
+	/* With --pinentry (and no PIN file): ask, and reply when answered. */
+	if (len == 0 && recovery_can_login() &&
+	    (ag.pin == NULL || ag.pin->kind != PIN_SOURCE_FILE)) {
+		if ((r = recovery_unlock_begin(c->id, c->slot, rq->id, c->name,
+		    (long)c->pid)) != 0)
+			send_status(c, rq->id, r);
+		return;
+	}
 	if (len == 0) {
 		if ((r = read_own_pin(&pin)) != 0) {
 			send_failure(c, rq->id, r, r ==
@@ -610,6 +877,8 @@ process_unlock(struct conn *c, struct request *rq)
 	r = token_login(ag.token, pin);
 	secmem_free(pin);
 	pin = NULL;
+	audit_event(c, "unlock", len == 0 ? "agent pin source" :
+	    "pin from client", r);
 	if (r != 0) {
 		ag.unlock_failures++;
 		delay = ag.unlock_failures >= 7 ? UNLOCK_DELAY_MAX :
@@ -699,9 +968,13 @@ dispatch_complete(struct conn *c, struct job *j)
 	char tag[9];
 	int r = j->result;
 
-	if (j->type == P11AGENT_MSG_DECRYPT && r != 0 &&
+	/* A failure with a message is the agent's (denied, busy, audit). */
+	if (j->type == P11AGENT_MSG_DECRYPT && r != 0 && j->msg == NULL &&
 	    r != P11AGENT_ERR_AGENT_LOCKED && r != P11AGENT_ERR_NOT_LOGGED_IN &&
-	    r != P11AGENT_ERR_TOKEN_NOT_PRESENT && r != P11AGENT_ERR_NO_MEMORY)
+	    r != P11AGENT_ERR_TOKEN_NOT_PRESENT && r != P11AGENT_ERR_NO_MEMORY &&
+	    /* A login that failed before the token saw the data. */
+	    r != P11AGENT_ERR_PIN_INCORRECT && r != P11AGENT_ERR_PIN_LOCKED &&
+	    r != P11AGENT_ERR_PIN_REQUIRED && r != P11AGENT_ERR_TIMEOUT)
 		r = P11AGENT_ERR_DECRYPT_FAILED;	/* no padding oracle */
 	log_debug_f("connection %" PRIu64 " (%s): %s key %s alg %" PRIu32
 	    " id %" PRIu32 ": %s", c->id, c->name,
@@ -716,9 +989,10 @@ dispatch_complete(struct conn *c, struct job *j)
 		else
 			r = buf_put_string(rep, j->out, j->outlen);
 	}
-	if (r == P11AGENT_ERR_DECRYPT_FAILED) {
+	if (r == P11AGENT_ERR_DECRYPT_FAILED || (r != 0 && j->msg != NULL)) {
 		buf_free(rep);
-		send_failure(c, j->req_id, r, "decryption failed");
+		send_failure(c, j->req_id, r, r == P11AGENT_ERR_DECRYPT_FAILED ?
+		    "decryption failed" : j->msg);
 		return;
 	}
 	reply_done(c, j->req_id, rep, r);
@@ -737,11 +1011,43 @@ dispatch_init(struct token_ctx *t, struct pin_source *pin, int lock_after,
 }
 
 void
+dispatch_set_policy(struct policy *p, const struct policy_keypats *confirm)
+{
+	ag.policy = p;
+	ag.confirm_keys = confirm;
+}
+
+void
 dispatch_cleanup(void)
 {
 	token_keys_free(ag.keys, ag.nkeys);
 	ag.keys = NULL;
 	ag.nkeys = 0;
+	policy_keyview_free(ag.kv);
+	ag.kv = NULL;
+	ag.policy = NULL;
+	ag.confirm_keys = NULL;
+}
+
+/* The reply to an UNLOCK that waited for the pinentry (recovery.c). */
+static void
+unlock_done(uint64_t conn_id, size_t slot, uint32_t req_id, int r)
+{
+	struct conn *c;
+
+	if (r == 0) {
+		ag.last_use = loop_now();
+		refresh_keys();
+	}
+	if ((c = loop_conn(slot, conn_id)) == NULL || c->state != CONN_OPEN)
+		return;
+	audit_event(c, "unlock", "pinentry", r);
+	log_info_fr(r, "unlock by %s, uid %ld, through pinentry", c->name,
+	    (long)c->uid);
+	if (r == 0)
+		send_ok_empty(c, req_id);
+	else
+		send_status(c, req_id, r);
 }
 
 int
@@ -749,11 +1055,13 @@ dispatch_tick(time_t now)
 {
 	time_t idle;
 
+	recovery_unlock_collect(unlock_done);
 	if (ag.lock_after <= 0 || !token_logged_in(ag.token))
 		return -1;
 	idle = now - ag.last_use;
 	if (idle >= ag.lock_after) {
 		do_lock("idle");
+		audit_event(NULL, "lock", "idle", 0);
 		return -1;
 	}
 	return (int)(ag.lock_after - idle);

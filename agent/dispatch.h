@@ -17,6 +17,8 @@ struct buf;
 struct conn;
 struct job;
 struct pin_source;
+struct policy;
+struct policy_keypats;
 struct token_ctx;
 
 /*
@@ -29,6 +31,15 @@ int dispatch_init(struct token_ctx *t, struct pin_source *pin, int lock_after,
     time_t now);
 /* Frees the key snapshot. */
 void dispatch_cleanup(void);
+
+/*
+ * The rules in force: p (authorized_clients; NULL or an allow-all policy
+ * when there is no file) and the keys whose every use needs confirmation
+ * (--confirm; may be NULL). Both borrowed until the next call; call again
+ * after a reload, before freeing the old policy.
+ */
+void dispatch_set_policy(struct policy *p,
+    const struct policy_keypats *confirm);
 
 /* Handles one decrypted request (consumed; the caller wipes pt). */
 void dispatch_request(struct conn *c, struct buf *pt);

@@ -113,6 +113,17 @@ loop_nconns(void)
 	return lp.nconns;
 }
 
+struct conn *
+loop_conn(size_t slot, uint64_t id)
+{
+	struct conn *c;
+
+	if (slot >= P11AGENT_MAX_CONNS || (c = lp.conns[slot]) == NULL ||
+	    c->id != id)
+		return NULL;
+	return c;
+}
+
 static void
 reap(struct conn *c)
 {

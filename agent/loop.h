@@ -44,4 +44,10 @@ void loop_cleanup(void);
 /* Number of open connections, for STATUS and logs. */
 size_t loop_nconns(void);
 
+/*
+ * The connection in slot with this id, or NULL when it has closed (the
+ * slot may hold another one by now). For replies that come late.
+ */
+struct conn *loop_conn(size_t slot, uint64_t id);
+
 #endif /* P11AGENT_AGENT_LOOP_H */

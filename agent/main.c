@@ -26,8 +26,10 @@
 
 #include <p11agent/p11agent.h>
 
+#include "audit.h"
 #include "channel.h"
 #include "config.h"
+#include "confirm.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "keyfile.h"
@@ -35,7 +37,9 @@
 #include "loop.h"
 #include "paths.h"
 #include "pin.h"
+#include "pinentry.h"
 #include "policy.h"
+#include "recovery.h"
 #include "secmem.h"
 #include "token.h"
 #include "workers.h"
@@ -46,6 +50,7 @@
 static struct {
 	struct config cfg;
 	struct policy *policy;
+	struct policy_keypats *confirm_keys;	/* --confirm */
 	struct channel_keypair *kp;
 	struct token_ctx *token;
 	struct pin_source pin;
@@ -63,8 +68,14 @@ die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void
 cleanup(void)
 {
+	/* Kills a pinentry and releases operations waiting for a login. */
+	recovery_stop();
+	/* A prompt in progress ends; its jobs never reach the pool. */
+	confirm_stop();
 	/* XXX waits for running operations; a hung token hangs shutdown. */
 	workers_stop();
+	/* After the workers: their last lines are in. */
+	audit_close();
 	loop_cleanup();
 	dispatch_cleanup();
 	if (g.token != NULL)
@@ -89,6 +100,8 @@ cleanup(void)
 	g.kp = NULL;
 	policy_free(g.policy);
 	g.policy = NULL;
+	policy_keypats_free(g.confirm_keys);
+	g.confirm_keys = NULL;
 	config_free(&g.cfg);
 }
 
@@ -317,7 +330,7 @@ pin_hint(void)
 static void
 login(void)
 {
-	char toks[512], *pin = NULL;
+	char toks[512], msg[160], *pin = NULL;
 	int r;
 
 	describe_tokens(toks, sizeof(toks));
@@ -334,6 +347,16 @@ login(void)
 		g.pin.prompt = toks;	/* pin.c shows "PIN for <this>: " */
 	}
 
+	/* --pinentry alone: the first operation that needs the PIN asks. */
+	if (g.cfg.use_pinentry && g.cfg.pin_file == NULL &&
+	    g.cfg.pin_fd == -1 && !g.cfg.pin_prompt &&
+	    token_needs_pin(g.token)) {
+		g.pin.kind = PIN_SOURCE_NONE;
+		g.pin.prompt = NULL;
+		log_info_f("%s: the pin is asked with pinentry when first "
+		    "needed", toks);
+		return;
+	}
 	if (!token_needs_pin(g.token)) {
 		/* Protected authentication path (PIN pad) or no login. */
 		r = token_login(g.token, NULL);
@@ -361,7 +384,9 @@ login(void)
 	case 0:
 		return;
 	case P11AGENT_ERR_PIN_INCORRECT:
-		die("PIN incorrect for %s; %s", toks, pin_hint());
+		/* "PIN incorrect" or "PIN incorrect, final try": the token's. */
+		token_pin_message(g.token, r, msg, sizeof(msg));
+		die("%s for %s; %s", msg, toks, pin_hint());
 	case P11AGENT_ERR_PIN_LOCKED:
 		die("PIN locked on %s; unblock it with the SO PIN (e.g. "
 		    "pkcs11-tool --unlock-pin)", toks);
@@ -372,6 +397,28 @@ login(void)
 	default:
 		die("login to %s failed: %s", toks, p11agent_strerror(r));
 	}
+}
+
+/*
+ * The worker pool: as many operations as the tokens take at once
+ * (token_max_parallel: their session limits, at most 16 each), but not
+ * more than twice the CPUs, which a software token cannot outrun.
+ */
+static int
+default_workers(void)
+{
+	size_t n = token_max_parallel(g.token);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (ncpu < 1)
+		ncpu = 1;
+	if ((size_t)ncpu * 2 < n)
+		n = (size_t)ncpu * 2;
+	if (n < 1)
+		n = 1;
+	if (n > CONFIG_MAX_WORKERS)
+		n = CONFIG_MAX_WORKERS;
+	return (int)n;
 }
 
 static void
@@ -507,8 +554,10 @@ reload_policy(void)
 		log_err_f("keeping the old authorized clients: %s", err);
 		return;
 	}
+	policy_carry_rates(p, g.policy);
 	policy_free(g.policy);
 	g.policy = p;
+	dispatch_set_policy(g.policy, g.confirm_keys);
 	log_info_f("reloaded %zu authorized clients", policy_count(p));
 }
 
@@ -516,6 +565,7 @@ int
 main(int argc, char **argv)
 {
 	struct conn_env env;
+	struct recovery_opts ropts;
 	char err[PATH_MAX + 128], host[256], comment[300];
 	int r, status;
 	enum loop_exit e;
@@ -549,6 +599,10 @@ main(int argc, char **argv)
 	if ((r = policy_load(g.cfg.authorized_clients, &g.policy, err,
 	    sizeof(err))) != 0)
 		die("authorized clients: %s", err);
+	if (g.cfg.nconfirm > 0 && (r = policy_keypats_parse(
+	    (const char *const *)g.cfg.confirm, g.cfg.nconfirm,
+	    &g.confirm_keys, err, sizeof(err))) != 0)
+		die("--confirm %s", err);
 	if ((r = keyfile_load_or_create(g.cfg.agent_key, &g.kp)) != 0)
 		die("agent key %s: %s%s", g.cfg.agent_key,
 		    p11agent_strerror(r), r == P11AGENT_ERR_FILE_PERMISSIONS ?
@@ -562,6 +616,18 @@ main(int argc, char **argv)
 		fork_daemon();
 	open_tokens();
 	login();
+	if (g.cfg.workers == -1)
+		g.cfg.workers = default_workers();
+	/*
+	 * The terminal we were started on, for pinentry-tty and -curses
+	 * (PIN prompts, and confirmations: --confirm, or a rule of the file).
+	 */
+	if (g.cfg.use_pinentry || g.cfg.nconfirm > 0 ||
+	    g.cfg.authorized_clients != NULL)
+		pinentry_set_tty(isatty(STDIN_FILENO) ? ttyname(STDIN_FILENO) :
+		    NULL, getenv("TERM"), getenv("LC_ALL") != NULL ?
+		    getenv("LC_ALL") : getenv("LC_CTYPE") != NULL ?
+		    getenv("LC_CTYPE") : getenv("LANG"));
 
 	if (!g.inherited)
 		g.listen_fd = bind_socket(g.cfg.socket);
@@ -572,20 +638,36 @@ main(int argc, char **argv)
 	if ((r = keyfile_save_public(g.pubpath, g.kp->pub, comment)) != 0)
 		die("cannot write %s: %s", g.pubpath, p11agent_strerror(r));
 	g.pub_written = 1;
+	/* In the serving process: its pid goes in the "open" line. */
+	if ((r = audit_open(g.cfg.audit_log, g.cfg.audit_fail_continue, err,
+	    sizeof(err))) != 0)
+		die("audit log: %s", err);
 	if ((r = loop_init(g.listen_fd)) != 0)
 		die("cannot set up the event loop");
 	if ((r = dispatch_init(g.token, &g.pin, g.cfg.lock_after,
 	    loop_now())) != 0)
 		die("cannot set up dispatching: %s", p11agent_strerror(r));
+	dispatch_set_policy(g.policy, g.confirm_keys);
 
 	if (g.ready_fd >= 0)
 		detach();
 	else if (!g.inherited)
 		print_env(getpid());
+	workers_set_max_queue((size_t)g.cfg.max_queue);
 	/* Threads only after the fork. */
 	if ((r = workers_start(g.token, (unsigned int)g.cfg.workers,
 	    loop_wakefd())) != 0)
 		die("cannot start worker threads: %s", p11agent_strerror(r));
+	if ((r = confirm_start(g.cfg.pinentry)) != 0)
+		die("cannot start the confirmation thread: %s",
+		    p11agent_strerror(r));
+	ropts.pinentry = g.cfg.use_pinentry ? (g.cfg.pinentry != NULL ?
+	    g.cfg.pinentry : "pinentry") : NULL;
+	ropts.pinentry_timeout = RECOVERY_PINENTRY_TIMEOUT;
+	ropts.pin_max_lifetime = g.cfg.pin_max_lifetime;
+	ropts.wakefd = loop_wakefd();
+	if ((r = recovery_start(g.token, &ropts)) != 0)
+		die("cannot start the token keeper: %s", p11agent_strerror(r));
 	log_info_f("listening on %s (%d workers, %zu authorized clients%s)",
 	    g.cfg.socket, g.cfg.workers, policy_count(g.policy),
 	    g.cfg.authorized_clients == NULL ? ", any of our uid" : "");
@@ -597,6 +679,7 @@ main(int argc, char **argv)
 		e = loop_run(&env);
 		if (e == LOOP_RELOAD) {
 			reload_policy();
+			audit_reopen();
 			continue;
 		}
 		if (e == LOOP_ERROR)

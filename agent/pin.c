@@ -2,19 +2,22 @@
 /* Copyright (c) 2026 The p11agent authors */
 /*
  * pin.c - reads the token PIN from a 0600 file, an inherited descriptor,
- * or the controlling terminal with echo off. The PIN only ever lives in
- * p11agent_secure_alloc() memory; every failure path wipes and frees it.
- * The prompt swaps signal handlers and terminal modes: call it from the
- * main thread before other threads start.
+ * or the controlling terminal with echo off, and keeps the PIN cache.
+ * The PIN only ever lives in p11agent_secure_alloc() memory; every
+ * failure path wipes and frees it. The prompt swaps signal handlers and
+ * terminal modes: call it from the main thread before other threads
+ * start. The cache has its own mutex, a leaf lock taken by any thread.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <p11agent/err.h>
@@ -297,4 +300,130 @@ pin_read(struct pin_source *src, char **pinp)
 	}
 	*pinp = buf;
 	return 0;
+}
+
+/* The PIN cache. */
+
+static struct {
+	pthread_mutex_t mtx;
+	char *pin;		/* secure memory, NUL-terminated; NULL: none */
+	long set_at;		/* monotonic seconds */
+	long max_lifetime;	/* seconds, 0: none */
+} cache = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+
+static long
+mono_now(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (long)ts.tv_sec;
+}
+
+/* Called with cache.mtx held. */
+static void
+cache_drop(void)
+{
+	secmem_free(cache.pin);		/* wipes */
+	cache.pin = NULL;
+	cache.set_at = 0;
+}
+
+/*
+ * Called with cache.mtx held. A PIN past its lifetime is not handed out;
+ * it stays (unused) until pin_cache_forget(), so that its deadline still
+ * tells the recovery thread to lock.
+ */
+static int
+cache_valid(void)
+{
+	if (cache.pin == NULL)
+		return 0;
+	return cache.max_lifetime == 0 ||
+	    mono_now() - cache.set_at < cache.max_lifetime;
+}
+
+int
+pin_cache_set(const char *pin)
+{
+	size_t len;
+	char *p;
+
+	if (pin == NULL || (len = strlen(pin)) > P11AGENT_MAX_PIN)
+		return P11AGENT_ERR_INVALID_ARGUMENT;
+	p = p11agent_secure_alloc(len + 1);
+	pthread_mutex_lock(&cache.mtx);
+	cache_drop();
+	if (p != NULL) {
+		memcpy(p, pin, len + 1);
+		cache.pin = p;
+		cache.set_at = mono_now();
+	}
+	pthread_mutex_unlock(&cache.mtx);
+	return p != NULL ? 0 : P11AGENT_ERR_NO_MEMORY;
+}
+
+int
+pin_cache_get(char **pinp)
+{
+	size_t len;
+	char *p = NULL;
+	int r = P11AGENT_ERR_PIN_REQUIRED;
+
+	if (pinp == NULL)
+		return P11AGENT_ERR_INVALID_ARGUMENT;
+	*pinp = NULL;
+	pthread_mutex_lock(&cache.mtx);
+	if (cache_valid()) {
+		len = strlen(cache.pin);
+		if ((p = p11agent_secure_alloc(len + 1)) == NULL)
+			r = P11AGENT_ERR_NO_MEMORY;
+		else {
+			memcpy(p, cache.pin, len + 1);
+			r = 0;
+		}
+	}
+	pthread_mutex_unlock(&cache.mtx);
+	*pinp = p;
+	return r;
+}
+
+int
+pin_cache_has(void)
+{
+	int r;
+
+	pthread_mutex_lock(&cache.mtx);
+	r = cache_valid();
+	pthread_mutex_unlock(&cache.mtx);
+	return r;
+}
+
+void
+pin_cache_forget(void)
+{
+	pthread_mutex_lock(&cache.mtx);
+	cache_drop();
+	pthread_mutex_unlock(&cache.mtx);
+}
+
+void
+pin_cache_set_max_lifetime(long seconds)
+{
+	pthread_mutex_lock(&cache.mtx);
+	cache.max_lifetime = seconds > 0 ? seconds : 0;
+	pthread_mutex_unlock(&cache.mtx);
+}
+
+long
+pin_cache_deadline(void)
+{
+	long d = 0;
+
+	pthread_mutex_lock(&cache.mtx);
+	if (cache.pin != NULL && cache.max_lifetime > 0)
+		d = cache.set_at + cache.max_lifetime;
+	pthread_mutex_unlock(&cache.mtx);
+	return d;
 }

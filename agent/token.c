@@ -2,12 +2,16 @@
 /* Copyright (c) 2026 The p11agent authors */
 /*
  * token.c - the agent's PKCS#11 tokens, through libp11 (the only file that
- * includes libp11.h). Keys are found at login and named by the SHA-256 of
- * their SPKI; private-key operations run on libp11's per-slot session pool
+ * includes libp11.h). Keys are listed from their certificates until the
+ * first login, found at login and named by the SHA-256 of their SPKI;
+ * private-key operations run on libp11's per-slot session pool
  * (up to 16 sessions, each C_Sign outside any lock) and may run on many
  * threads at once. Operations hold the context's read lock and
- * login/logout its write lock, so a key handle never goes away under a
- * running operation. CK_RV becomes P11AGENT_ERR_* here and nowhere else.
+ * login/logout/recovery its write lock, so a key handle never goes away
+ * under a running operation. A token whose operation fails as removed is
+ * marked down; operations wait a bounded time for the recovery thread to
+ * bring it back (token_recover). CK_RV becomes P11AGENT_ERR_* here and
+ * nowhere else.
  */
 
 /*
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -47,9 +52,15 @@
 #include <p11-kit/uri.h>
 
 #include "log.h"
+#include "pin.h"
 #include "proto.h"
 #include "secmem.h"
 #include "token.h"
+
+#define TOKEN_POOL_MAX		16	/* sessions, libp11's pool per slot */
+#define TOKEN_DOWN_WAIT_MS	2000	/* ms, wait for a token to return */
+#define TOKEN_LOCK_WAIT_MS	30000	/* ms, wait behind a login */
+#define TOKEN_LIST_WAIT_MS	1000	/* ms, key and token lists (loop) */
 
 #ifndef return_val_if_fail
 #define return_val_if_fail(expr, val) do {	\
@@ -89,6 +100,8 @@ struct tok_token {
 	int did_login;			/* we called C_Login on it */
 	int logged_in;			/* usable: logged in or no login needed */
 	uint32_t nkeys;
+	int down;			/* gone; under st_mtx */
+	CK_FLAGS fail_flags;		/* token flags after a failed C_Login */
 };
 
 struct tok_key {
@@ -99,6 +112,7 @@ struct tok_key {
 	EC_KEY *pub_ec;
 	RSA *rsa;			/* libp11's, handle-backed; NULL when locked */
 	EC_KEY *ec;
+	int always_auth;		/* CKA_ALWAYS_AUTHENTICATE */
 };
 
 struct token_ctx {
@@ -113,6 +127,28 @@ struct token_ctx {
 	size_t nuris;
 	UI_METHOD *ui;
 	int logged_in;
+	/*
+	 * Shared with the workers and the recovery thread, under st_mtx
+	 * (taken after lock, never before it): the tokens' down flags, a
+	 * login asked for on demand and the result of the last one. st_gen
+	 * counts changes and st_cv is broadcast on each.
+	 */
+	pthread_mutex_t st_mtx;
+	pthread_cond_t st_cv;
+	unsigned long st_gen;
+	size_t ndown;
+	int login_pending;
+	long login_until;		/* monotonic ms */
+	int login_err;
+	CK_FLAGS fail_flags;		/* of the last failed login */
+	void (*event_fn)(void *);
+	void *event_arg;
+	int quiet;			/* recovery polling: fewer log lines */
+	/*
+	 * logged_in again, under st_mtx only: token_logged_in() is asked on
+	 * the event loop and must not wait behind a recovery attempt.
+	 */
+	int st_logged_in;
 };
 
 /* CK_RV names for the log. */
@@ -204,19 +240,22 @@ ckr_to_err(CK_RV rv)
  * libp11 reports a failed PKCS#11 call as an OpenSSL error whose library
  * is ERR_get_CKR_code() and whose reason is the CK_RV. Returns the first
  * such CK_RV (CKR_GENERAL_ERROR if there is none) and drains the rest of
- * the thread's error queue into one debug line.
+ * the thread's error queue into one debug line. *emptyp, if not NULL, is
+ * set to 1 when the queue held nothing at all: libp11 0.4.12 fails that
+ * way when its session pool cannot open a session.
  */
 static CK_RV
-ckr_from_errors(void)
+ckr_from_errors_ex(int *emptyp)
 {
 	char line[512], one[160];
 	unsigned long e;
 	CK_RV rv = CKR_GENERAL_ERROR;
-	int found = 0, ckrlib = ERR_get_CKR_code();
+	int found = 0, any = 0, ckrlib = ERR_get_CKR_code();
 	size_t used = 0;
 
 	line[0] = '\0';
 	while ((e = ERR_get_error()) != 0) {
+		any = 1;
 		if (!found && !ERR_SYSTEM_ERROR(e) &&
 		    ERR_GET_LIB(e) == ckrlib) {
 			rv = ERR_GET_REASON(e);
@@ -233,7 +272,88 @@ ckr_from_errors(void)
 	}
 	if (line[0] != '\0')
 		log_debug_f("libcrypto: %s", line);
+	if (emptyp != NULL)
+		*emptyp = !any;
 	return rv;
+}
+
+static CK_RV
+ckr_from_errors(void)
+{
+	return ckr_from_errors_ex(NULL);
+}
+
+static long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+abs_ms(struct timespec *ts, long ms)
+{
+	ts->tv_sec = ms / 1000;
+	ts->tv_nsec = (ms % 1000) * 1000000;
+}
+
+static int
+rdlock_until(struct token_ctx *t, long until_ms)
+{
+	struct timespec ts;
+
+	abs_ms(&ts, until_ms);
+	return pthread_rwlock_clockrdlock(&t->lock, CLOCK_MONOTONIC, &ts);
+}
+
+/* Called with st_mtx held: wake everyone waiting for a state change. */
+static void
+st_changed(struct token_ctx *t)
+{
+	t->st_gen++;
+	pthread_cond_broadcast(&t->st_cv);
+}
+
+/* Called with st_mtx held. */
+static void
+set_down(struct token_ctx *t, struct tok_token *tk, int down)
+{
+	if (tk->down == down)
+		return;
+	tk->down = down;
+	if (down)
+		t->ndown++;
+	else
+		t->ndown--;
+	st_changed(t);
+}
+
+/*
+ * An operation on tk failed as "not present" (removed, connection lost,
+ * stale handle). Called with the read lock held, so the failure belongs
+ * to the current login and no recovery ran in between. Wakes the
+ * recovery thread.
+ */
+static void
+mark_down(struct token_ctx *t, struct tok_token *tk)
+{
+	void (*fn)(void *);
+	void *arg;
+	int was;
+
+	pthread_mutex_lock(&t->st_mtx);
+	was = tk->down;
+	set_down(t, tk, 1);
+	fn = t->event_fn;
+	arg = t->event_arg;
+	pthread_mutex_unlock(&t->st_mtx);
+	if (!was)
+		log_err_f("token \"%s\": gone; serving it again once it is "
+		    "back", tk->label);
+	if (fn != NULL)
+		fn(arg);
 }
 
 /* Strips PKCS#11 blank padding into a NUL-terminated copy. */
@@ -318,16 +438,33 @@ same_token(const CK_TOKEN_INFO *a, const CK_TOKEN_INFO *b)
 }
 
 /*
- * A UI whose reader always fails: libp11 asks its UI for a PIN when a key
- * needs CKU_CONTEXT_SPECIFIC login, and OpenSSL's default UI would prompt
- * on the agent's terminal from a worker thread.
+ * libp11 asks its UI for a PIN when a key has CKA_ALWAYS_AUTHENTICATE:
+ * right after C_SignInit/C_DecryptInit, on the session of the operation,
+ * it calls C_Login(CKU_CONTEXT_SPECIFIC) with what the UI returns. Our
+ * reader answers with the cached PIN and never prompts (OpenSSL's default
+ * UI would prompt on the agent's terminal from a worker thread). libp11
+ * copies the PIN to a stack buffer and cleanses it after the C_Login.
  */
 static int
-ui_refuse(UI *ui, UI_STRING *uis)
+ui_cached_pin(UI *ui, UI_STRING *uis)
 {
-	(void)ui;
-	(void)uis;
-	return 0;
+	char *pin = NULL;
+	int ok;
+
+	switch (UI_get_string_type(uis)) {
+	case UIT_PROMPT:
+	case UIT_VERIFY:
+		if (pin_cache_get(&pin) != 0) {
+			log_info_f("a key wants its pin for this use, and no "
+			    "pin is cached");
+			return 0;
+		}
+		ok = UI_set_result(ui, uis, pin) == 0;
+		secmem_free(pin);	/* wipes */
+		return ok;
+	default:
+		return 1;
+	}
 }
 
 /* Module loading and token selection. */
@@ -482,8 +619,14 @@ module_load(struct token_ctx *t, struct tok_module *m)
 	}
 	m->loaded = 1;
 	PKCS11_set_ui_method(m->ctx, t->ui, NULL);
-	/* RTLD_NOLOAD: the copy libp11 just loaded and initialised, no other. */
-	if ((m->dl = dlopen(m->path, RTLD_NOW | RTLD_NOLOAD)) != NULL &&
+	/*
+	 * RTLD_NOLOAD: the copy libp11 just loaded and initialised, no
+	 * other. RTLD_NODELETE: it stays mapped when recovery reinitialises
+	 * it (libp11 dlclose()s it then), so no thread or handler a module
+	 * left behind runs into unmapped code.
+	 */
+	if ((m->dl = dlopen(m->path, RTLD_NOW | RTLD_NOLOAD |
+	    RTLD_NODELETE)) != NULL &&
 	    (getfl = (CK_C_GetFunctionList)dlsym(m->dl,
 	    "C_GetFunctionList")) != NULL &&
 	    getfl(&m->fn) == CKR_OK && m->fn != NULL &&
@@ -572,6 +715,9 @@ select_tokens(struct token_ctx *t, struct tok_module *m)
 	return 0;
 }
 
+static int scan_keys(struct token_ctx *, struct tok_token *);
+static void recount_keys(struct token_ctx *);
+
 int
 token_open(struct token_ctx **tp, const char *const *modules,
     size_t nmodules, const char *const *uris, size_t nuris)
@@ -604,6 +750,20 @@ token_open(struct token_ctx **tp, const char *const *modules,
 			return P11AGENT_ERR_SYSTEM_ERROR;
 		}
 	}
+	{
+		pthread_condattr_t ca;
+
+		/* Deadlines are monotonic: a clock step must not stretch them. */
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		rc = pthread_cond_init(&t->st_cv, &ca);
+		pthread_condattr_destroy(&ca);
+		if (rc != 0 || pthread_mutex_init(&t->st_mtx, NULL) != 0) {
+			pthread_rwlock_destroy(&t->lock);
+			free(t);
+			return P11AGENT_ERR_SYSTEM_ERROR;
+		}
+	}
 	/*
 	 * libp11 allocates its error library code and builds its RSA and EC
 	 * methods lazily and without a lock; do it here, on one thread.
@@ -611,8 +771,8 @@ token_open(struct token_ctx **tp, const char *const *modules,
 	(void)ERR_get_CKR_code();
 	(void)PKCS11_get_rsa_method();
 	(void)PKCS11_get_ec_key_method();
-	if ((t->ui = UI_create_method("p11agent: no prompt")) == NULL ||
-	    UI_method_set_reader(t->ui, ui_refuse) != 0) {
+	if ((t->ui = UI_create_method("p11agent: cached pin")) == NULL ||
+	    UI_method_set_reader(t->ui, ui_cached_pin) != 0) {
 		r = P11AGENT_ERR_NO_MEMORY;
 		goto out;
 	}
@@ -677,6 +837,11 @@ token_open(struct token_ctx **tp, const char *const *modules,
 		r = P11AGENT_ERR_TOKEN_NOT_FOUND;
 		goto out;
 	}
+	/* Listed before the first login, so clients can name their key. */
+	for (i = 0; i < t->ntoks; i++)
+		if ((r = scan_keys(t, &t->toks[i])) != 0)
+			goto out;
+	recount_keys(t);
 	*tp = t;
 	t = NULL;
 	r = 0;
@@ -796,11 +961,12 @@ key_spki(EVP_PKEY *priv, PKCS11_KEY *pk, uint8_t **derp, size_t *lenp)
  * Operation bits from the key type, narrowed by the private object's
  * CKA_SIGN / CKA_DECRYPT / CKA_DERIVE (libp11 0.4.12 does not expose
  * them, so they are read on our own session). A key that wants a PIN per
- * use (CKA_ALWAYS_AUTHENTICATE) gets no operations: the agent does not
- * keep the PIN for CKU_CONTEXT_SPECIFIC logins.
+ * use (CKA_ALWAYS_AUTHENTICATE, *aap set) signs and decrypts with a
+ * context-specific login from the PIN cache (see ui_cached_pin); libp11
+ * 0.4.12 has no such login for C_DeriveKey, so it cannot derive.
  */
 static uint32_t
-key_ops(struct tok_token *tk, uint8_t type, const PKCS11_KEY *pk)
+key_ops(struct tok_token *tk, uint8_t type, const PKCS11_KEY *pk, int *aap)
 {
 	CK_FUNCTION_LIST *fn = tk->mod->fn;
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
@@ -821,6 +987,7 @@ key_ops(struct tok_token *tk, uint8_t type, const PKCS11_KEY *pk)
 	uint32_t ops;
 	size_t i;
 
+	*aap = 0;
 	ops = type == P11AGENT_KEY_RSA ?
 	    P11AGENT_OP_SIGN | P11AGENT_OP_DECRYPT :
 	    P11AGENT_OP_SIGN | P11AGENT_OP_DERIVE;
@@ -849,15 +1016,19 @@ key_ops(struct tok_token *tk, uint8_t type, const PKCS11_KEY *pk)
 	if (!der)
 		ops &= ~P11AGENT_OP_DERIVE;
 	if (aa) {
-		log_info_f("key \"%s\": needs a pin for every use; "
-		    "not offered", pk->label ? pk->label : "");
-		ops = 0;
+		*aap = 1;
+		if (ops & P11AGENT_OP_DERIVE)
+			log_info_f("key \"%s\": needs a pin for every use; "
+			    "offered for signing only", pk->label ? pk->label :
+			    "");
+		ops &= ~P11AGENT_OP_DERIVE;
 	}
 	return ops;
 }
 
 static char *
-key_uri(const struct tok_token *tk, const PKCS11_KEY *pk)
+key_uri(const struct tok_token *tk, const char *label,
+    const unsigned char *id, size_t idlen)
 {
 	P11KitUri *u;
 	CK_TOKEN_INFO *ti;
@@ -878,16 +1049,16 @@ key_uri(const struct tok_token *tk, const PKCS11_KEY *pk)
 	a.pValue = &cls;
 	a.ulValueLen = sizeof(cls);
 	p11_kit_uri_set_attribute(u, &a);
-	if (pk->label != NULL && pk->label[0] != '\0') {
+	if (label != NULL && label[0] != '\0') {
 		a.type = CKA_LABEL;
-		a.pValue = pk->label;
-		a.ulValueLen = strlen(pk->label);
+		a.pValue = (void *)label;
+		a.ulValueLen = strlen(label);
 		p11_kit_uri_set_attribute(u, &a);
 	}
-	if (pk->id_len > 0) {
+	if (idlen > 0) {
 		a.type = CKA_ID;
-		a.pValue = pk->id;
-		a.ulValueLen = pk->id_len;
+		a.pValue = (void *)id;
+		a.ulValueLen = idlen;
 		p11_kit_uri_set_attribute(u, &a);
 	}
 	if (p11_kit_uri_format(u, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &s) !=
@@ -910,6 +1081,108 @@ curve_name(const EC_GROUP *g)
 	return OBJ_nid2sn(nid);
 }
 
+/*
+ * libp11 builds an EC private key's public half from the public key
+ * object or certificate with the same CKA_ID, so a token with colliding
+ * CKA_IDs could pair a private key with another key's public key, and
+ * the key id (the hash of that public key) would name the wrong key.
+ * One test signature, verified in software, rules that out at each
+ * login. RSA private objects carry their own modulus, and every RSA
+ * signature is verified before it leaves (rsa_check_sig). Returns 0, or
+ * P11AGENT_ERR_KEY_TYPE for a mismatched pair.
+ */
+static int
+ec_pair_check(const struct tok_key *k, const char *label)
+{
+	static const char msg[] = "p11agent key pair check";
+	uint8_t dg[SHA256_DIGEST_LENGTH];
+	ECDSA_SIG *s;
+	int ok;
+
+	/*
+	 * XXX keys that cannot sign, and keys that want a login per use
+	 * (a PIN pad would ask at every login), are not checked.
+	 */
+	if (!(k->info.ops & P11AGENT_OP_SIGN) || k->always_auth ||
+	    k->ec == NULL)
+		return 0;
+	SHA256((const uint8_t *)msg, sizeof(msg) - 1, dg);
+	ERR_clear_error();
+	if ((s = ECDSA_do_sign(dg, sizeof(dg), k->ec)) == NULL) {
+		log_info_f("key \"%s\": cannot check the key pair: %s", label,
+		    ckr_name(ckr_from_errors()));
+		return 0;
+	}
+	ok = ECDSA_do_verify(dg, sizeof(dg), s, k->pub_ec) == 1;
+	ECDSA_SIG_free(s);
+	ERR_clear_error();
+	if (!ok) {
+		log_err_f("key \"%s\": private key does not match the public "
+		    "key of its CKA_ID; skipped", label);
+		return P11AGENT_ERR_KEY_TYPE;
+	}
+	return 0;
+}
+
+/*
+ * The public half of k from k->info.spki (of type kt): pub_rsa or
+ * pub_ec, type, bits, size and the curve's name (*cnp). Returns 0, or 1
+ * when the agent cannot use the key (logged: skip it).
+ */
+static int
+key_pub(struct tok_key *k, int kt, const char *label, const char **cnp)
+{
+	const unsigned char *p = k->info.spki;
+
+	*cnp = "";
+	if (kt == EVP_PKEY_RSA) {
+		if ((k->pub_rsa = d2i_RSA_PUBKEY(NULL, &p,
+		    (long)k->info.spki_len)) == NULL)
+			goto bad;
+		k->info.type = P11AGENT_KEY_RSA;
+		k->info.bits = (uint32_t)RSA_bits(k->pub_rsa);
+		k->size = (size_t)RSA_size(k->pub_rsa);
+		if (k->size > P11AGENT_MAX_RSA_BYTES || k->info.bits < 1024) {
+			log_info_f("key \"%s\": %u-bit rsa, skipped", label,
+			    k->info.bits);
+			return 1;
+		}
+		return 0;
+	}
+	if ((k->pub_ec = d2i_EC_PUBKEY(NULL, &p,
+	    (long)k->info.spki_len)) == NULL)
+		goto bad;
+	k->info.type = P11AGENT_KEY_EC;
+	k->info.bits = (uint32_t)EC_GROUP_get_degree(
+	    EC_KEY_get0_group(k->pub_ec));
+	k->size = (k->info.bits + 7) / 8;
+	if ((*cnp = curve_name(EC_KEY_get0_group(k->pub_ec))) == NULL ||
+	    1 + 2 * k->size > P11AGENT_MAX_EC_POINT) {
+		*cnp = "";
+		log_info_f("key \"%s\": unnamed or large curve, skipped",
+		    label);
+		return 1;
+	}
+	return 0;
+ bad:
+	log_info_f("key \"%s\": unusable public key, skipped", label);
+	ERR_clear_error();
+	return 1;
+}
+
+/* 1 when t already lists the key with k's id. */
+static int
+key_listed(const struct token_ctx *t, const struct tok_key *k)
+{
+	size_t i;
+
+	for (i = 0; i < t->nkeys; i++)
+		if (memcmp(t->keys[i].info.id, k->info.id,
+		    sizeof(k->info.id)) == 0)
+			return 1;
+	return 0;
+}
+
 /* Adds one private key of tk to t; a key that cannot be used is skipped. */
 static int
 key_add(struct token_ctx *t, struct tok_token *tk, PKCS11_KEY *pk)
@@ -917,7 +1190,6 @@ key_add(struct token_ctx *t, struct tok_token *tk, PKCS11_KEY *pk)
 	struct tok_key k, *nk;
 	EVP_PKEY *priv = NULL;
 	PKCS11_CERT *c;
-	const unsigned char *p;
 	const char *cn = "";
 	unsigned char *der = NULL;
 	const char *label = pk->label != NULL ? pk->label : "";
@@ -940,39 +1212,15 @@ key_add(struct token_ctx *t, struct tok_token *tk, PKCS11_KEY *pk)
 		log_info_f("key \"%s\": no public key found, skipped", label);
 		goto out;
 	}
-	p = k.info.spki;
+	if (key_pub(&k, kt, label, &cn) != 0)
+		goto out;
+	/* Buffers below are sized from the public key. */
 	if (kt == EVP_PKEY_RSA) {
-		if ((k.pub_rsa = d2i_RSA_PUBKEY(NULL, &p,
-		    (long)k.info.spki_len)) == NULL ||
-		    (k.rsa = EVP_PKEY_get1_RSA(priv)) == NULL)
+		if ((k.rsa = EVP_PKEY_get1_RSA(priv)) == NULL ||
+		    RSA_size(k.rsa) != (int)k.size)
 			goto bad;
-		k.info.type = P11AGENT_KEY_RSA;
-		k.info.bits = (uint32_t)RSA_bits(k.pub_rsa);
-		k.size = (size_t)RSA_size(k.pub_rsa);
-		/* Buffers below are sized from the public key. */
-		if (RSA_size(k.rsa) != (int)k.size)
-			goto bad;
-		if (k.size > P11AGENT_MAX_RSA_BYTES || k.info.bits < 1024) {
-			log_info_f("key \"%s\": %u-bit rsa, skipped", label,
-			    k.info.bits);
-			goto out;
-		}
-	} else {
-		if ((k.pub_ec = d2i_EC_PUBKEY(NULL, &p,
-		    (long)k.info.spki_len)) == NULL ||
-		    (k.ec = EVP_PKEY_get1_EC_KEY(priv)) == NULL)
-			goto bad;
-		k.info.type = P11AGENT_KEY_EC;
-		k.info.bits = (uint32_t)EC_GROUP_get_degree(
-		    EC_KEY_get0_group(k.pub_ec));
-		k.size = (k.info.bits + 7) / 8;
-		if ((cn = curve_name(EC_KEY_get0_group(k.pub_ec))) == NULL ||
-		    1 + 2 * k.size > P11AGENT_MAX_EC_POINT) {
-			log_info_f("key \"%s\": unnamed or large curve, skipped",
-			    label);
-			goto out;
-		}
-	}
+	} else if ((k.ec = EVP_PKEY_get1_EC_KEY(priv)) == NULL)
+		goto bad;
 	SHA256(k.info.spki, k.info.spki_len, k.info.id);
 	for (i = 0; i < t->nkeys; i++) {
 		if (memcmp(t->keys[i].info.id, k.info.id, sizeof(k.info.id)))
@@ -981,7 +1229,12 @@ key_add(struct token_ctx *t, struct tok_token *tk, PKCS11_KEY *pk)
 		    t->keys[i].tok->label);
 		goto out;
 	}
-	k.info.ops = key_ops(tk, k.info.type, pk);
+	k.info.ops = key_ops(tk, k.info.type, pk, &k.always_auth);
+	if (k.info.type == P11AGENT_KEY_EC &&
+	    (r = ec_pair_check(&k, label)) != 0) {
+		r = 0;			/* skipped, not fatal */
+		goto out;
+	}
 	if ((c = PKCS11_find_certificate(pk)) != NULL && c->x509 != NULL &&
 	    (n = i2d_X509(c->x509, &der)) > 0) {
 		if ((size_t)n > P11AGENT_MAX_CERT)
@@ -1001,7 +1254,7 @@ key_add(struct token_ctx *t, struct tok_token *tk, PKCS11_KEY *pk)
 	    (k.info.token_serial = strdup(tk->serial)) == NULL ||
 	    (k.info.curve = strdup(cn)) == NULL ||
 	    (k.info.ckaid = malloc(pk->id_len ? pk->id_len : 1)) == NULL ||
-	    (k.info.uri = key_uri(tk, pk)) == NULL) {
+	    (k.info.uri = key_uri(tk, label, pk->id, pk->id_len)) == NULL) {
 		r = P11AGENT_ERR_NO_MEMORY;
 		goto out;
 	}
@@ -1062,6 +1315,9 @@ logout_locked(struct token_ctx *t)
 	for (i = 0; i < t->ntoks; i++)
 		token_logout_one(&t->toks[i]);
 	t->logged_in = 0;
+	pthread_mutex_lock(&t->st_mtx);
+	t->st_logged_in = 0;
+	pthread_mutex_unlock(&t->st_mtx);
 }
 
 /* Finds m's selected tokens in its slots again; returns how many are missing. */
@@ -1119,44 +1375,59 @@ release_slots(struct tok_module *m)
  * until then. Called with the write lock held and nothing logged in.
  */
 static void
-refind_tokens(struct token_ctx *t)
+refind_module(struct token_ctx *t, struct tok_module *m)
 {
-	struct tok_module *m;
-	size_t i;
-
-	for (i = 0; i < t->nmods; i++) {
-		m = &t->mods[i];
-		release_slots(m);
-		if (m->loaded && PKCS11_enumerate_slots(m->ctx, &m->slots,
-		    &m->nslots) == 0 && find_tokens(t, m) == 0)
-			continue;
-		ERR_clear_error();
-		release_slots(m);
+	release_slots(m);
+	if (m->loaded && PKCS11_enumerate_slots(m->ctx, &m->slots,
+	    &m->nslots) == 0 && find_tokens(t, m) == 0)
+		return;
+	ERR_clear_error();
+	release_slots(m);
+	/* Recovery polls: one line when it starts, not one per attempt. */
+	if (t->quiet)
+		log_debug_f("module %s: reinitialising", m->path);
+	else
 		log_info_f("module %s: reinitialising", m->path);
-		/* A new context: reloading an old one leaks its strings. */
-		if (m->loaded)
-			PKCS11_CTX_unload(m->ctx);
-		m->loaded = 0;
-		if (m->ctx != NULL)
-			PKCS11_CTX_free(m->ctx);
-		if ((m->ctx = PKCS11_CTX_new()) == NULL ||
-		    PKCS11_CTX_load(m->ctx, m->path) != 0) {
+	/* A new context: reloading an old one leaks its strings. */
+	if (m->loaded)
+		PKCS11_CTX_unload(m->ctx);
+	m->loaded = 0;
+	if (m->ctx != NULL)
+		PKCS11_CTX_free(m->ctx);
+	if ((m->ctx = PKCS11_CTX_new()) == NULL ||
+	    PKCS11_CTX_load(m->ctx, m->path) != 0) {
+		if (t->quiet)
+			log_debug_f("module %s: cannot load: %s", m->path,
+			    ckr_name(ckr_from_errors()));
+		else
 			log_err_f("module %s: cannot load: %s", m->path,
 			    ckr_name(ckr_from_errors()));
-		} else {
-			m->loaded = 1;
-			PKCS11_set_ui_method(m->ctx, t->ui, NULL);
-			if ((m->fn != NULL && m->fn->C_GetInfo(&m->info) !=
-			    CKR_OK) || PKCS11_enumerate_slots(m->ctx, &m->slots,
-			    &m->nslots) != 0) {
+	} else {
+		m->loaded = 1;
+		PKCS11_set_ui_method(m->ctx, t->ui, NULL);
+		if ((m->fn != NULL && m->fn->C_GetInfo(&m->info) !=
+		    CKR_OK) || PKCS11_enumerate_slots(m->ctx, &m->slots,
+		    &m->nslots) != 0) {
+			if (t->quiet)
+				log_debug_f("module %s: slot list: %s", m->path,
+				    ckr_name(ckr_from_errors()));
+			else
 				log_err_f("module %s: slot list: %s", m->path,
 				    ckr_name(ckr_from_errors()));
-				m->slots = NULL;
-				m->nslots = 0;
-			}
+			m->slots = NULL;
+			m->nslots = 0;
 		}
-		find_tokens(t, m);
 	}
+	find_tokens(t, m);
+}
+
+static void
+refind_tokens(struct token_ctx *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nmods; i++)
+		refind_module(t, &t->mods[i]);
 }
 
 /*
@@ -1175,7 +1446,7 @@ refind_tokens(struct token_ctx *t)
  * slot enumeration and login can hang the caller in libp11.
  */
 static int
-token_login_one(struct tok_token *tk, const char *pin)
+token_login_one(struct tok_token *tk, const char *pin, int automatic)
 {
 	struct tok_module *m = tk->mod;
 	CK_FUNCTION_LIST *fn = m->fn;
@@ -1199,6 +1470,7 @@ token_login_one(struct tok_token *tk, const char *pin)
 	if ((ti.flags & CKF_LOGIN_REQUIRED) && !protected_path) {
 		if (ti.flags & CKF_USER_PIN_LOCKED) {
 			log_err_f("token \"%s\": user pin locked", tk->label);
+			tk->fail_flags = ti.flags;
 			return P11AGENT_ERR_PIN_LOCKED;
 		}
 		if (pin == NULL)
@@ -1215,9 +1487,21 @@ token_login_one(struct tok_token *tk, const char *pin)
 			    (unsigned long)ti.ulMaxPinLen);
 			return P11AGENT_ERR_PIN_LEN_RANGE;
 		}
-		if (ti.flags & CKF_USER_PIN_FINAL_TRY)
+		if (ti.flags & CKF_USER_PIN_FINAL_TRY) {
+			/*
+			 * A cached PIN was right once, but someone has been
+			 * failing since: it may have been changed. Do not
+			 * risk the last try without the user.
+			 */
+			if (automatic) {
+				log_err_f("token \"%s\": one pin try left; "
+				    "not logging in with the cached pin",
+				    tk->label);
+				tk->fail_flags = ti.flags;
+				return P11AGENT_ERR_PIN_REQUIRED;
+			}
 			log_err_f("token \"%s\": one pin try left", tk->label);
-		else if (ti.flags & CKF_USER_PIN_COUNT_LOW)
+		} else if (ti.flags & CKF_USER_PIN_COUNT_LOW)
 			log_info_f("token \"%s\": pin tries low", tk->label);
 	}
 	if (fn == NULL) {
@@ -1226,6 +1510,7 @@ token_login_one(struct tok_token *tk, const char *pin)
 			rv = ckr_from_errors();
 			log_err_f("token \"%s\": login: %s", tk->label,
 			    ckr_name(rv));
+			tk->fail_flags = 0;	/* unknown here */
 			return ckr_to_err(rv);
 		}
 		tk->did_login = (ti.flags & CKF_LOGIN_REQUIRED) != 0;
@@ -1256,11 +1541,15 @@ token_login_one(struct tok_token *tk, const char *pin)
 		log_err_f("token \"%s\": C_Login: %s", tk->label,
 		    ckr_name(rv));
 		/* Tell the operator how close the token is to locking. */
-		if (fn->C_GetTokenInfo(tk->slotid, &ti) == CKR_OK &&
-		    (ti.flags & (CKF_USER_PIN_LOCKED | CKF_USER_PIN_FINAL_TRY)))
-			log_err_f("token \"%s\": %s", tk->label,
-			    (ti.flags & CKF_USER_PIN_LOCKED) ?
-			    "user pin now locked" : "one pin try left");
+		tk->fail_flags = 0;
+		if (fn->C_GetTokenInfo(tk->slotid, &ti) == CKR_OK) {
+			tk->fail_flags = ti.flags;
+			if (ti.flags & (CKF_USER_PIN_LOCKED |
+			    CKF_USER_PIN_FINAL_TRY))
+				log_err_f("token \"%s\": %s", tk->label,
+				    (ti.flags & CKF_USER_PIN_LOCKED) ?
+				    "user pin now locked" : "one pin try left");
+		}
 		token_logout_one(tk);
 		return ckr_to_err(rv);
 	}
@@ -1292,6 +1581,105 @@ load_keys(struct token_ctx *t, struct tok_token *tk)
 	return 0;
 }
 
+/*
+ * Before login: a key listed from its certificate (a public object),
+ * with the certificate's label and CKA_ID and without handles; the login
+ * finds the private key and lists it under the same key id. Not from
+ * the public key objects: libp11 0.4.12 leaks the object behind every
+ * PKCS11_get_public_key(). The operations are the key type's until then.
+ */
+static int
+key_add_cert(struct token_ctx *t, struct tok_token *tk, PKCS11_CERT *c)
+{
+	struct tok_key k, *nk;
+	EVP_PKEY *pub;
+	const char *cn = "", *label = c->label != NULL ? c->label : "";
+	unsigned char *der = NULL;
+	int kt, n, r = 0;
+
+	memset(&k, 0, sizeof(k));
+	k.tok = tk;
+	if (c->x509 == NULL || (pub = X509_get0_pubkey(c->x509)) == NULL)
+		goto out;
+	kt = EVP_PKEY_get_base_id(pub);
+	if ((kt != EVP_PKEY_RSA && kt != EVP_PKEY_EC) ||
+	    (n = i2d_PUBKEY(pub, &der)) <= 0)
+		goto out;
+	if ((k.info.spki = malloc((size_t)n)) == NULL) {
+		r = P11AGENT_ERR_NO_MEMORY;
+		goto out;
+	}
+	memcpy(k.info.spki, der, (size_t)n);
+	k.info.spki_len = (size_t)n;
+	OPENSSL_free(der);
+	der = NULL;
+	if (key_pub(&k, kt, label, &cn) != 0)
+		goto out;
+	SHA256(k.info.spki, k.info.spki_len, k.info.id);
+	if (key_listed(t, &k))
+		goto out;
+	k.info.ops = k.info.type == P11AGENT_KEY_RSA ?
+	    P11AGENT_OP_SIGN | P11AGENT_OP_DECRYPT :
+	    P11AGENT_OP_SIGN | P11AGENT_OP_DERIVE;
+	if ((n = i2d_X509(c->x509, &der)) > 0 &&
+	    (size_t)n <= P11AGENT_MAX_CERT) {
+		if ((k.info.cert = malloc((size_t)n)) == NULL) {
+			r = P11AGENT_ERR_NO_MEMORY;
+			goto out;
+		}
+		memcpy(k.info.cert, der, (size_t)n);
+		k.info.cert_len = (size_t)n;
+	}
+	if ((k.info.label = strdup(label)) == NULL ||
+	    (k.info.token_label = strdup(tk->label)) == NULL ||
+	    (k.info.token_serial = strdup(tk->serial)) == NULL ||
+	    (k.info.curve = strdup(cn)) == NULL ||
+	    (k.info.ckaid = malloc(c->id_len ? c->id_len : 1)) == NULL ||
+	    (k.info.uri = key_uri(tk, label, c->id, c->id_len)) == NULL) {
+		r = P11AGENT_ERR_NO_MEMORY;
+		goto out;
+	}
+	if (c->id_len > 0)
+		memcpy(k.info.ckaid, c->id, c->id_len);
+	k.info.ckaid_len = c->id_len;
+	if ((nk = reallocarray(t->keys, t->nkeys + 1, sizeof(*nk))) == NULL) {
+		r = P11AGENT_ERR_NO_MEMORY;
+		goto out;
+	}
+	t->keys = nk;
+	t->keys[t->nkeys++] = k;
+	memset(&k, 0, sizeof(k));		/* handed over */
+ out:
+	ERR_clear_error();
+	OPENSSL_free(der);
+	key_free(&k);
+	return r;
+}
+
+/*
+ * Before login: tk's keys from its certificates. XXX a key without a
+ * certificate is listed only once the agent has logged in.
+ */
+static int
+scan_keys(struct token_ctx *t, struct tok_token *tk)
+{
+	PKCS11_CERT *certs = NULL;
+	unsigned int n = 0, i;
+	int r;
+
+	if (tk->slot == NULL || tk->slot->token == NULL)
+		return 0;
+	if (PKCS11_enumerate_certs(tk->slot->token, &certs, &n) != 0) {
+		log_info_f("token \"%s\": certificate list: %s", tk->label,
+		    ckr_name(ckr_from_errors()));
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if ((r = key_add_cert(t, tk, &certs[i])) != 0)
+			return r;
+	return 0;
+}
+
 static void
 recount_keys(struct token_ctx *t)
 {
@@ -1303,10 +1691,26 @@ recount_keys(struct token_ctx *t)
 		t->keys[i].tok->nkeys++;
 }
 
+/* Called with the write lock held. */
+static int
+needs_pin_locked(const struct token_ctx *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->ntoks; i++)
+		if ((t->toks[i].ti.flags & CKF_LOGIN_REQUIRED) &&
+		    !(t->toks[i].ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH))
+			return 1;
+	return 0;
+}
+
 int
 token_login(struct token_ctx *t, const char *pin)
 {
 	struct tok_key *old;
+	void (*fn)(void *) = NULL;
+	void *arg = NULL;
+	CK_FLAGS ff = 0;
 	size_t i, nold;
 	int r = 0, present = 0;
 
@@ -1332,8 +1736,10 @@ token_login(struct token_ctx *t, const char *pin)
 			continue;
 		}
 		present++;
-		if ((r = token_login_one(&t->toks[i], pin)) != 0)
+		if ((r = token_login_one(&t->toks[i], pin, 0)) != 0) {
+			ff = t->toks[i].fail_flags;
 			break;
+		}
 	}
 	if (r == 0 && present == 0)
 		r = P11AGENT_ERR_TOKEN_NOT_PRESENT;
@@ -1350,6 +1756,14 @@ token_login(struct token_ctx *t, const char *pin)
 		t->keys = old;
 		t->nkeys = nold;
 		recount_keys(t);
+		/* Never keep, and never try again, a PIN that failed. */
+		pin_cache_forget();
+		pthread_mutex_lock(&t->st_mtx);
+		t->fail_flags = ff;
+		for (i = 0; i < t->ntoks; i++)
+			set_down(t, &t->toks[i], 0);
+		st_changed(t);
+		pthread_mutex_unlock(&t->st_mtx);
 		pthread_rwlock_unlock(&t->lock);
 		return r;
 	}
@@ -1358,13 +1772,34 @@ token_login(struct token_ctx *t, const char *pin)
 	free(old);
 	recount_keys(t);
 	t->logged_in = 1;
+	/* For re-login after recovery and for context-specific logins. */
+	if (pin != NULL && needs_pin_locked(t) && pin_cache_set(pin) != 0)
+		log_err_f("cannot cache the pin; a token that comes back "
+		    "will need p11 unlock");
+	pthread_mutex_lock(&t->st_mtx);
+	t->st_logged_in = 1;
+	/* A token missing now is polled for, and logged in when it is back. */
+	for (i = 0; i < t->ntoks; i++)
+		set_down(t, &t->toks[i], t->toks[i].slot == NULL);
+	t->login_err = 0;
+	t->fail_flags = 0;
+	st_changed(t);
+	if (t->ndown > 0) {
+		fn = t->event_fn;
+		arg = t->event_arg;
+	}
+	pthread_mutex_unlock(&t->st_mtx);
 	pthread_rwlock_unlock(&t->lock);
+	if (fn != NULL)
+		fn(arg);
 	return 0;
 }
 
 int
 token_logout(struct token_ctx *t)
 {
+	size_t i;
+
 	return_val_if_fail(t != NULL, P11AGENT_ERR_INVALID_ARGUMENT);
 
 	pthread_rwlock_wrlock(&t->lock);
@@ -1375,6 +1810,14 @@ token_logout(struct token_ctx *t)
 	 * refreshes presence for STATUS.
 	 */
 	refind_tokens(t);
+	pin_cache_forget();
+	pthread_mutex_lock(&t->st_mtx);
+	/* Locked: nothing to recover until the next login finds them. */
+	for (i = 0; i < t->ntoks; i++)
+		set_down(t, &t->toks[i], 0);
+	t->login_err = 0;
+	st_changed(t);
+	pthread_mutex_unlock(&t->st_mtx);
 	pthread_rwlock_unlock(&t->lock);
 	return 0;
 }
@@ -1386,26 +1829,494 @@ token_logged_in(struct token_ctx *t)
 
 	if (t == NULL)
 		return 0;
-	pthread_rwlock_rdlock(&t->lock);
-	r = t->logged_in;
-	pthread_rwlock_unlock(&t->lock);
+	pthread_mutex_lock(&t->st_mtx);
+	r = t->st_logged_in;
+	pthread_mutex_unlock(&t->st_mtx);
 	return r;
 }
 
 int
 token_needs_pin(struct token_ctx *t)
 {
-	size_t i;
-	int r = 0;
+	int r;
 
 	if (t == NULL)
 		return 0;
 	pthread_rwlock_rdlock(&t->lock);
-	for (i = 0; i < t->ntoks && !r; i++)
-		r = (t->toks[i].ti.flags & CKF_LOGIN_REQUIRED) &&
-		    !(t->toks[i].ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH);
+	r = needs_pin_locked(t);
 	pthread_rwlock_unlock(&t->lock);
 	return r;
+}
+
+/* Recovery. */
+
+static int
+pin_error(int r)
+{
+	return r == P11AGENT_ERR_PIN_INCORRECT ||
+	    r == P11AGENT_ERR_PIN_LOCKED || r == P11AGENT_ERR_PIN_LEN_RANGE ||
+	    r == P11AGENT_ERR_PIN_REQUIRED;
+}
+
+/* Called with the write lock held (down flags cannot change under it). */
+static int
+module_has_down(const struct token_ctx *t, const struct tok_module *m)
+{
+	size_t i;
+
+	for (i = 0; i < t->ntoks; i++)
+		if (t->toks[i].mod == m && t->toks[i].down)
+			return 1;
+	return 0;
+}
+
+/*
+ * Whether recover_module() should run for m now: a cheap look at the
+ * slots for a down token's serial and label, so that polling for a card
+ * that stays out does not log m's other tokens out again and again. A
+ * module whose slot list fails (a broken connection) is reinitialised.
+ * Called with the write lock held.
+ */
+static int
+module_probe(struct token_ctx *t, struct tok_module *m)
+{
+	CK_FUNCTION_LIST *fn = m->fn;
+	CK_SLOT_ID *ids = NULL;
+	CK_TOKEN_INFO ti;
+	CK_ULONG n = 0, s;
+	size_t i, up = 0;
+	int back = 0;
+
+	for (i = 0; i < t->ntoks; i++)
+		if (t->toks[i].mod == m && !t->toks[i].down)
+			up++;
+	/*
+	 * XXX Without the function list (p11-kit's client and proxy) there
+	 * is no look without reinitialising: recover only when every token
+	 * of the module is down, as when its connection broke.
+	 */
+	if (fn == NULL || !m->loaded)
+		return up == 0;
+	if (fn->C_GetSlotList(CK_TRUE, NULL, &n) != CKR_OK)
+		return 1;
+	if ((ids = calloc(n > 0 ? n : 1, sizeof(*ids))) == NULL)
+		return 0;
+	if (fn->C_GetSlotList(CK_TRUE, ids, &n) != CKR_OK) {
+		free(ids);
+		return 1;
+	}
+	for (s = 0; s < n && !back; s++) {
+		if (fn->C_GetTokenInfo(ids[s], &ti) != CKR_OK)
+			continue;
+		for (i = 0; i < t->ntoks && !back; i++)
+			back = t->toks[i].mod == m && t->toks[i].down &&
+			    same_token(&ti, &t->toks[i].ti);
+	}
+	free(ids);
+	return back;
+}
+
+static size_t
+tok_index(const struct token_ctx *t, const struct tok_token *tk)
+{
+	return (size_t)(tk - t->toks);
+}
+
+/* Keys in token order (stable), as token_login() lists them. */
+static void
+keys_sort(struct token_ctx *t)
+{
+	struct tok_key tmp;
+	size_t i, j;
+
+	for (i = 1; i < t->nkeys; i++) {
+		tmp = t->keys[i];
+		for (j = i; j > 0 && tok_index(t, t->keys[j - 1].tok) >
+		    tok_index(t, tmp.tok); j--)
+			t->keys[j] = t->keys[j - 1];
+		t->keys[j] = tmp;
+	}
+}
+
+/* Moves the keys of m's tokens out of t->keys into *oldp. */
+static int
+keys_take(struct token_ctx *t, const struct tok_module *m,
+    struct tok_key **oldp, size_t *noldp)
+{
+	struct tok_key *old;
+	size_t i, n = 0, keep = 0;
+
+	*oldp = NULL;
+	*noldp = 0;
+	if ((old = calloc(t->nkeys > 0 ? t->nkeys : 1, sizeof(*old))) == NULL)
+		return P11AGENT_ERR_NO_MEMORY;
+	for (i = 0; i < t->nkeys; i++) {
+		if (t->keys[i].tok->mod == m)
+			old[n++] = t->keys[i];
+		else
+			t->keys[keep++] = t->keys[i];
+	}
+	t->nkeys = keep;
+	*oldp = old;
+	*noldp = n;
+	return 0;
+}
+
+/* Drops the keys at index from and after (those just loaded). */
+static void
+keys_drop_from(struct token_ctx *t, size_t from)
+{
+	while (t->nkeys > from)
+		key_free(&t->keys[--t->nkeys]);
+}
+
+static void
+hexid(const uint8_t *p, size_t len, char *out, size_t outlen)
+{
+	size_t i;
+
+	out[0] = '\0';
+	for (i = 0; i < len && 2 * i + 2 < outlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/*
+ * Puts back the old keys of m: a key found again (same key id, that is
+ * the same public key) keeps its new entry; one whose token is still
+ * down stays listed without a handle; one whose token is back without
+ * it is gone. A CKA_ID that now names another public key is logged: its
+ * key has a new id and the old id is not served, so nothing signs with
+ * a different key by mistake.
+ */
+static int
+keys_merge(struct token_ctx *t, struct tok_key *old, size_t nold)
+{
+	struct tok_key *nk;
+	char idh[2 * P11AGENT_KEYID_LEN + 1];
+	size_t i, j;
+	int found;
+
+	for (i = 0; i < nold; i++) {
+		found = 0;
+		for (j = 0; j < t->nkeys && !found; j++)
+			found = memcmp(t->keys[j].info.id, old[i].info.id,
+			    P11AGENT_KEYID_LEN) == 0;
+		if (found) {
+			key_free(&old[i]);
+			continue;
+		}
+		if (old[i].tok->logged_in) {
+			hexid(old[i].info.id, 8, idh, sizeof(idh));
+			for (j = 0; j < t->nkeys; j++)
+				if (t->keys[j].tok == old[i].tok &&
+				    t->keys[j].info.ckaid_len ==
+				    old[i].info.ckaid_len &&
+				    memcmp(t->keys[j].info.ckaid,
+				    old[i].info.ckaid, old[i].info.ckaid_len) ==
+				    0)
+					break;
+			if (j < t->nkeys)
+				log_err_f("token \"%s\": key \"%s\" (id %s...) "
+				    "came back with another public key; it is "
+				    "served under its new id only",
+				    old[i].tok->label, old[i].info.label, idh);
+			else
+				log_err_f("token \"%s\": key \"%s\" (id %s...) "
+				    "is no longer on the token",
+				    old[i].tok->label, old[i].info.label, idh);
+			key_free(&old[i]);
+			continue;
+		}
+		nk = reallocarray(t->keys, t->nkeys + 1, sizeof(*nk));
+		if (nk == NULL) {
+			for (; i < nold; i++)
+				key_free(&old[i]);
+			free(old);
+			return P11AGENT_ERR_NO_MEMORY;
+		}
+		t->keys = nk;
+		key_drop_handles(&old[i]);
+		t->keys[t->nkeys++] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+/*
+ * Brings m's down tokens back: every token of m is logged out (a
+ * reinitialised module logs them all out anyway), m's slots are found
+ * again, and each token found by serial and label is logged in with
+ * pin and its keys listed afresh. Returns 0, or the PIN error that
+ * stopped it (then nothing of m stays logged in). Write lock held.
+ */
+static int
+recover_module(struct token_ctx *t, struct tok_module *m, const char *pin)
+{
+	struct tok_token *tk;
+	struct tok_key *old = NULL;
+	size_t i, nold = 0, before;
+	int r = 0, rr;
+
+	for (i = 0; i < t->nkeys; i++)
+		if (t->keys[i].tok->mod == m)
+			key_drop_handles(&t->keys[i]);
+	for (i = 0; i < t->ntoks; i++)
+		if (t->toks[i].mod == m)
+			token_logout_one(&t->toks[i]);
+	refind_module(t, m);
+	if (!t->logged_in) {
+		/* Locked meanwhile: the next login finds what is there. */
+		pthread_mutex_lock(&t->st_mtx);
+		for (i = 0; i < t->ntoks; i++)
+			if (t->toks[i].mod == m)
+				set_down(t, &t->toks[i], 0);
+		pthread_mutex_unlock(&t->st_mtx);
+		return 0;
+	}
+	if ((r = keys_take(t, m, &old, &nold)) != 0)
+		return r;
+	for (i = 0; i < t->ntoks && r == 0; i++) {
+		tk = &t->toks[i];
+		if (tk->mod != m || tk->slot == NULL)
+			continue;
+		if ((rr = token_login_one(tk, pin, 1)) != 0) {
+			if (pin_error(rr)) {
+				r = rr;
+				t->fail_flags = tk->fail_flags;
+			}
+			token_logout_one(tk);
+			continue;
+		}
+		before = t->nkeys;
+		if ((rr = load_keys(t, tk)) != 0) {
+			log_info_fr(rr, "token \"%s\": keys", tk->label);
+			keys_drop_from(t, before);
+			token_logout_one(tk);
+		}
+	}
+	if (r != 0) {
+		/* A PIN error: nothing of m stays in. */
+		for (i = 0; i < t->nkeys;) {
+			if (t->keys[i].tok->mod == m) {
+				key_free(&t->keys[i]);
+				t->keys[i] = t->keys[--t->nkeys];
+			} else
+				i++;
+		}
+		for (i = 0; i < t->ntoks; i++)
+			if (t->toks[i].mod == m)
+				token_logout_one(&t->toks[i]);
+	}
+	rr = keys_merge(t, old, nold);
+	keys_sort(t);
+	recount_keys(t);
+	pthread_mutex_lock(&t->st_mtx);
+	for (i = 0; i < t->ntoks; i++) {
+		tk = &t->toks[i];
+		if (tk->mod != m)
+			continue;
+		if (tk->logged_in && tk->down)
+			log_info_f("token \"%s\" (serial %s): back, logged in "
+			    "again", tk->label, tk->serial);
+		set_down(t, tk, !tk->logged_in);
+	}
+	pthread_mutex_unlock(&t->st_mtx);
+	return r != 0 ? r : rr;
+}
+
+int
+token_recover(struct token_ctx *t, const char *pin)
+{
+	size_t i, ndown;
+	int r = 0, rr;
+
+	return_val_if_fail(t != NULL, P11AGENT_ERR_INVALID_ARGUMENT);
+
+	pthread_rwlock_wrlock(&t->lock);
+	t->quiet = 1;
+	for (i = 0; i < t->nmods && !pin_error(r); i++) {
+		if (!module_has_down(t, &t->mods[i]) ||
+		    !module_probe(t, &t->mods[i]))
+			continue;
+		if ((rr = recover_module(t, &t->mods[i], pin)) != 0)
+			r = rr;
+	}
+	t->quiet = 0;
+	pthread_mutex_lock(&t->st_mtx);
+	ndown = t->ndown;
+	st_changed(t);
+	pthread_mutex_unlock(&t->st_mtx);
+	pthread_rwlock_unlock(&t->lock);
+	if (pin_error(r)) {
+		/* Never again with this PIN. */
+		pin_cache_forget();
+		return r;
+	}
+	if (r != 0)
+		return r;
+	return ndown > 0 ? P11AGENT_ERR_TOKEN_NOT_PRESENT : 0;
+}
+
+int
+token_down(struct token_ctx *t)
+{
+	size_t n;
+
+	if (t == NULL)
+		return 0;
+	pthread_mutex_lock(&t->st_mtx);
+	n = t->ndown;
+	pthread_mutex_unlock(&t->st_mtx);
+	return n > 0;
+}
+
+void
+token_set_event_fn(struct token_ctx *t, void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&t->st_mtx);
+	t->event_fn = fn;
+	t->event_arg = arg;
+	pthread_mutex_unlock(&t->st_mtx);
+}
+
+/* Logins on demand. */
+
+void
+token_login_begin(struct token_ctx *t, int wait_s)
+{
+	pthread_mutex_lock(&t->st_mtx);
+	t->login_pending = 1;
+	t->login_until = mono_ms() + 1000L * (wait_s > 0 ? wait_s : 1);
+	t->login_err = 0;
+	st_changed(t);
+	pthread_mutex_unlock(&t->st_mtx);
+}
+
+void
+token_login_end(struct token_ctx *t, int r)
+{
+	pthread_mutex_lock(&t->st_mtx);
+	t->login_pending = 0;
+	t->login_err = r;
+	st_changed(t);
+	pthread_mutex_unlock(&t->st_mtx);
+}
+
+int
+token_login_pending(struct token_ctx *t)
+{
+	int r;
+
+	pthread_mutex_lock(&t->st_mtx);
+	r = t->login_pending;
+	pthread_mutex_unlock(&t->st_mtx);
+	return r;
+}
+
+/* The PIN state in words: "final try", "few tries left", or "". */
+static const char *
+pin_flags_words(CK_FLAGS f)
+{
+	if (f & CKF_USER_PIN_LOCKED)
+		return "locked";
+	if (f & CKF_USER_PIN_FINAL_TRY)
+		return "final try";
+	if (f & CKF_USER_PIN_COUNT_LOW)
+		return "few tries left";
+	return "";
+}
+
+/* Current flags of a token: from the module, else libp11's copy. */
+static CK_FLAGS
+current_flags(const struct tok_token *tk)
+{
+	CK_TOKEN_INFO ti;
+	const PKCS11_TOKEN *pt;
+
+	if (tk->mod->fn != NULL && tk->slot != NULL &&
+	    tk->mod->fn->C_GetTokenInfo(tk->slotid, &ti) == CKR_OK)
+		return ti.flags;
+	if (tk->slot == NULL || (pt = tk->slot->token) == NULL)
+		return 0;
+	return (pt->userPinLocked ? CKF_USER_PIN_LOCKED : 0) |
+	    (pt->userPinFinalTry ? CKF_USER_PIN_FINAL_TRY : 0) |
+	    (pt->userPinCountLow ? CKF_USER_PIN_COUNT_LOW : 0);
+}
+
+int
+token_pin_check(struct token_ctx *t, char *warn, size_t warnlen)
+{
+	const struct tok_token *tk;
+	const char *w;
+	CK_FLAGS f;
+	size_t i;
+	int r = 0;
+
+	return_val_if_fail(t != NULL && warn != NULL && warnlen > 0,
+	    P11AGENT_ERR_INVALID_ARGUMENT);
+	warn[0] = '\0';
+	pthread_rwlock_rdlock(&t->lock);
+	for (i = 0; i < t->ntoks && r == 0; i++) {
+		tk = &t->toks[i];
+		if (!(tk->ti.flags & CKF_LOGIN_REQUIRED) ||
+		    (tk->ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH))
+			continue;
+		f = current_flags(tk);
+		w = pin_flags_words(f);
+		if (f & CKF_USER_PIN_LOCKED) {
+			snprintf(warn, warnlen, "PIN locked on token \"%s\"",
+			    tk->label);
+			r = P11AGENT_ERR_PIN_LOCKED;
+		} else if (*w != '\0')
+			snprintf(warn, warnlen, "token \"%s\": %s", tk->label,
+			    w);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return r;
+}
+
+void
+token_pin_message(struct token_ctx *t, int r, char *buf, size_t len)
+{
+	const char *w;
+	CK_FLAGS f;
+
+	if (buf == NULL || len == 0)
+		return;
+	pthread_mutex_lock(&t->st_mtx);
+	f = t->fail_flags;
+	pthread_mutex_unlock(&t->st_mtx);
+	w = pin_flags_words(f);
+	if (r == P11AGENT_ERR_PIN_LOCKED || (f & CKF_USER_PIN_LOCKED))
+		snprintf(buf, len, "PIN locked; unblock it with the SO PIN "
+		    "(e.g. pkcs11-tool --unlock-pin)");
+	else if (r == P11AGENT_ERR_PIN_INCORRECT && *w != '\0')
+		snprintf(buf, len, "PIN incorrect, %s", w);
+	else
+		snprintf(buf, len, "%s", p11agent_strerror(r));
+}
+
+size_t
+token_max_parallel(struct token_ctx *t)
+{
+	CK_ULONG n;
+	size_t i, cap, total = 0;
+
+	if (t == NULL)
+		return 1;
+	pthread_rwlock_rdlock(&t->lock);
+	for (i = 0; i < t->ntoks; i++) {
+		n = t->toks[i].ti.ulMaxSessionCount;
+		cap = TOKEN_POOL_MAX;
+		/* One session is ours, for the login. */
+		if (n != CK_EFFECTIVELY_INFINITE &&
+		    n != CK_UNAVAILABLE_INFORMATION)
+			cap = n > 1 ? (n - 1 < TOKEN_POOL_MAX ?
+			    (size_t)(n - 1) : TOKEN_POOL_MAX) : 1;
+		total += cap;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return total > 0 ? total : 1;
 }
 
 void
@@ -1448,6 +2359,8 @@ token_close(struct token_ctx *t)
 	if (t->ui != NULL)
 		UI_destroy_method(t->ui);
 	pthread_rwlock_destroy(&t->lock);
+	pthread_mutex_destroy(&t->st_mtx);
+	pthread_cond_destroy(&t->st_cv);
 	free(t);
 }
 
@@ -1466,7 +2379,9 @@ token_keys(struct token_ctx *t, struct token_keyinfo **keysp, size_t *nkeysp)
 	*nkeysp = 0;
 	return_val_if_fail(t != NULL, P11AGENT_ERR_INVALID_ARGUMENT);
 
-	pthread_rwlock_rdlock(&t->lock);
+	/* The loop thread asks: a recovery attempt must not stall it. */
+	if (rdlock_until(t, mono_ms() + TOKEN_LIST_WAIT_MS) != 0)
+		return P11AGENT_ERR_BUSY;
 	if (t->nkeys > 0 &&
 	    (ks = calloc(t->nkeys, sizeof(*ks))) == NULL)
 		r = P11AGENT_ERR_NO_MEMORY;
@@ -1508,13 +2423,16 @@ token_infos(struct token_ctx *t, struct token_info **infosp, size_t *ninfosp)
 	*ninfosp = 0;
 	return_val_if_fail(t != NULL, P11AGENT_ERR_INVALID_ARGUMENT);
 
-	pthread_rwlock_rdlock(&t->lock);
+	if (rdlock_until(t, mono_ms() + TOKEN_LIST_WAIT_MS) != 0)
+		return P11AGENT_ERR_BUSY;
 	if ((is = calloc(t->ntoks ? t->ntoks : 1, sizeof(*is))) == NULL)
 		r = P11AGENT_ERR_NO_MEMORY;
 	for (i = 0; r == 0 && i < t->ntoks; i++, n++) {
 		tk = &t->toks[i];
 		d = &is[i];
-		d->present = tk->slot != NULL;
+		pthread_mutex_lock(&t->st_mtx);
+		d->present = tk->slot != NULL && !tk->down;
+		pthread_mutex_unlock(&t->st_mtx);
 		d->logged_in = tk->logged_in;
 		d->nkeys = tk->nkeys;
 		if ((d->label = strdup(tk->label)) == NULL ||
@@ -1650,22 +2568,116 @@ find_op(struct token_ctx *t, const uint8_t *id, uint32_t alg, uint32_t op,
 }
 
 static int
-check_unlocked(const struct token_ctx *t, const struct tok_key *k)
+needs_pin_tok(const struct tok_token *tk)
 {
-	if (!t->logged_in || (k->rsa == NULL && k->ec == NULL))
-		return P11AGENT_ERR_AGENT_LOCKED;
-	return 0;
+	return (tk->ti.flags & CKF_LOGIN_REQUIRED) &&
+	    !(tk->ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH);
 }
 
-/* Maps a failed libp11 call, logging the CKR_* name. */
-static int
-op_error(const struct tok_key *k, const char *what)
-{
-	CK_RV rv = ckr_from_errors();
+typedef int (*req_check_fn)(const struct tok_key *, const struct alg_info *,
+    const void *);
 
-	log_err_f("token \"%s\" key \"%s\": %s: %s", k->tok->label,
-	    k->info.label, what, ckr_name(rv));
-	return ckr_to_err(rv);
+/*
+ * Finds the key of an operation and waits until its token can serve it:
+ * while a login asked for on demand is in progress (up to its deadline),
+ * and until TOKEN_DOWN_WAIT_MS after start (when the request came in)
+ * while the token is down. The request is checked first (find_op, then
+ * check), so that a malformed request gets the same answer in every
+ * state. Returns 0 with the read lock held, or an error without it.
+ */
+static int
+op_begin(struct token_ctx *t, const uint8_t *id, uint32_t alg, uint32_t op,
+    req_check_fn check, const void *arg, long start, struct tok_key **kp,
+    const struct alg_info **ap)
+{
+	struct timespec ts;
+	struct tok_key *k;
+	unsigned long gen;
+	long until, down_until;
+	int r, rc;
+
+	down_until = start + TOKEN_DOWN_WAIT_MS;
+	for (;;) {
+		pthread_mutex_lock(&t->st_mtx);
+		until = t->ndown > 0 ? down_until : start + TOKEN_LOCK_WAIT_MS;
+		pthread_mutex_unlock(&t->st_mtx);
+		/*
+		 * A recovery holds the write lock: bounded, as the wait is.
+		 * XXX one lock for all tokens: while one is being recovered,
+		 * operations on the others wait for that attempt too (a
+		 * module that hangs in C_Initialize fails them after 2 s).
+		 */
+		if ((rc = rdlock_until(t, until)) != 0)
+			return rc == ETIMEDOUT && token_down(t) ?
+			    P11AGENT_ERR_TOKEN_NOT_PRESENT :
+			    P11AGENT_ERR_TIMEOUT;
+		if ((r = find_op(t, id, alg, op, kp, ap)) != 0 ||
+		    (check != NULL && (r = check(*kp, *ap, arg)) != 0)) {
+			pthread_rwlock_unlock(&t->lock);
+			return r;
+		}
+		k = *kp;
+		pthread_mutex_lock(&t->st_mtx);
+		gen = t->st_gen;
+		until = 0;
+		if (k->tok->down) {
+			r = P11AGENT_ERR_TOKEN_NOT_PRESENT;
+			until = down_until;
+		} else if (!t->logged_in && t->login_pending) {
+			r = P11AGENT_ERR_AGENT_LOCKED;
+			until = t->login_until;
+		} else if (!t->logged_in)
+			r = t->login_err != 0 ? t->login_err :
+			    P11AGENT_ERR_AGENT_LOCKED;
+		else if (k->rsa == NULL && k->ec == NULL)
+			r = P11AGENT_ERR_AGENT_LOCKED;
+		else if (k->always_auth && needs_pin_tok(k->tok) &&
+		    !pin_cache_has())
+			r = P11AGENT_ERR_PIN_REQUIRED;
+		else
+			r = 0;
+		if (r == 0) {
+			pthread_mutex_unlock(&t->st_mtx);
+			return 0;		/* read lock held */
+		}
+		pthread_rwlock_unlock(&t->lock);
+		*kp = NULL;
+		*ap = NULL;
+		if (until == 0 || mono_ms() >= until) {
+			pthread_mutex_unlock(&t->st_mtx);
+			return r;
+		}
+		abs_ms(&ts, until);
+		while (t->st_gen == gen &&
+		    pthread_cond_timedwait(&t->st_cv, &t->st_mtx, &ts) == 0)
+			;
+		pthread_mutex_unlock(&t->st_mtx);
+	}
+}
+
+/*
+ * Maps a failed libp11 call, logging the CKR_* name. A token that is
+ * gone is marked down (read lock held). libp11 0.4.12 fails without any
+ * error when its pool cannot open a session, which is what a dead
+ * module connection looks like: that counts as gone too.
+ */
+static int
+op_error(struct token_ctx *t, const struct tok_key *k, const char *what)
+{
+	int empty, r;
+	CK_RV rv = ckr_from_errors_ex(&empty);
+
+	r = ckr_to_err(rv);
+	if (empty) {
+		log_err_f("token \"%s\" key \"%s\": %s: no session",
+		    k->tok->label, k->info.label, what);
+		r = P11AGENT_ERR_TOKEN_NOT_PRESENT;
+	} else
+		log_err_f("token \"%s\" key \"%s\": %s: %s", k->tok->label,
+		    k->info.label, what, ckr_name(rv));
+	if (r == P11AGENT_ERR_TOKEN_NOT_PRESENT)
+		mark_down(t, k->tok);
+	return r;
 }
 
 /* A token may drop leading zero bytes; the wire form is modulus-sized. */
@@ -1710,7 +2722,7 @@ rsa_check_sig(const struct tok_key *k, const struct alg_info *a,
 }
 
 static int
-sign_rsa(const struct tok_key *k, const struct alg_info *a,
+sign_rsa(struct token_ctx *t, const struct tok_key *k, const struct alg_info *a,
     const uint8_t *digest, size_t dlen, uint8_t *sig)
 {
 	uint8_t em[P11AGENT_MAX_RSA_BYTES];
@@ -1721,7 +2733,7 @@ sign_rsa(const struct tok_key *k, const struct alg_info *a,
 		/* OpenSSL builds the DigestInfo; libp11 -> CKM_RSA_PKCS. */
 		if (RSA_sign(EVP_MD_get_type(a->md()), digest,
 		    (unsigned int)dlen, sig, &slen, k->rsa) != 1)
-			return op_error(k, "rsa sign");
+			return op_error(t, k, "rsa sign");
 		n = (int)slen;
 	} else {
 		/*
@@ -1741,7 +2753,7 @@ sign_rsa(const struct tok_key *k, const struct alg_info *a,
 		n = RSA_private_encrypt((int)k->size, em, sig, k->rsa,
 		    RSA_NO_PADDING);
 		if (n <= 0)
-			return op_error(k, "rsa-pss sign (raw)");
+			return op_error(t, k, "rsa-pss sign (raw)");
 	}
 	if ((size_t)n > k->size)
 		return P11AGENT_ERR_TOKEN_ERROR;
@@ -1751,9 +2763,34 @@ sign_rsa(const struct tok_key *k, const struct alg_info *a,
 	return 0;
 }
 
-int
-token_sign(struct token_ctx *t, const uint8_t *id, uint32_t alg,
-    const uint8_t *digest, size_t digestlen, uint8_t **outp, size_t *outlenp)
+static int
+check_digest(const struct tok_key *k, const struct alg_info *a,
+    const void *arg)
+{
+	(void)k;
+	if (*(const size_t *)arg != (size_t)EVP_MD_get_size(a->md()))
+		return P11AGENT_ERR_DIGEST_LENGTH;
+	return 0;
+}
+
+/*
+ * An operation that found its token gone is tried once more when the
+ * token is back within TOKEN_DOWN_WAIT_MS of the request (a reset, a
+ * restarted HSM connection): signing and ECDH have no side effects, and
+ * the key id guarantees the same key. Decryption is not retried, so that
+ * its failures stay uniform.
+ */
+static int
+retry_gone(int r, long start, int *triesp)
+{
+	return r == P11AGENT_ERR_TOKEN_NOT_PRESENT && (*triesp)++ == 0 &&
+	    mono_ms() < start + TOKEN_DOWN_WAIT_MS;
+}
+
+static int
+sign_once(struct token_ctx *t, const uint8_t *id, uint32_t alg,
+    const uint8_t *digest, size_t digestlen, long start, uint8_t **outp,
+    size_t *outlenp)
 {
 	const struct alg_info *a;
 	struct tok_key *k;
@@ -1762,27 +2799,14 @@ token_sign(struct token_ctx *t, const uint8_t *id, uint32_t alg,
 	size_t siglen = 0;
 	int r, n;
 
-	return_val_if_fail(outp != NULL && outlenp != NULL,
-	    P11AGENT_ERR_INVALID_ARGUMENT);
-	*outp = NULL;
-	*outlenp = 0;
-	return_val_if_fail(t != NULL && id != NULL && digest != NULL,
-	    P11AGENT_ERR_INVALID_ARGUMENT);
-
-	pthread_rwlock_rdlock(&t->lock);
-	if ((r = find_op(t, id, alg, P11AGENT_OP_SIGN, &k, &a)) != 0)
-		goto out;
-	if (digestlen != (size_t)EVP_MD_get_size(a->md())) {
-		r = P11AGENT_ERR_DIGEST_LENGTH;
-		goto out;
-	}
-	if ((r = check_unlocked(t, k)) != 0)
-		goto out;
+	if ((r = op_begin(t, id, alg, P11AGENT_OP_SIGN, check_digest,
+	    &digestlen, start, &k, &a)) != 0)
+		return r;
 	ERR_clear_error();
 	if (a->kind == ALG_ECDSA) {
 		/* libp11's EC_KEY_METHOD -> CKM_ECDSA over the digest. */
 		if ((es = ECDSA_do_sign(digest, (int)digestlen, k->ec)) == NULL) {
-			r = op_error(k, "ecdsa sign");
+			r = op_error(t, k, "ecdsa sign");
 			goto out;
 		}
 		if ((n = i2d_ECDSA_SIG(es, NULL)) <= 0 ||
@@ -1798,7 +2822,7 @@ token_sign(struct token_ctx *t, const uint8_t *id, uint32_t alg,
 			goto out;
 		}
 		siglen = k->size;
-		if ((r = sign_rsa(k, a, digest, digestlen, sig)) != 0)
+		if ((r = sign_rsa(t, k, a, digest, digestlen, sig)) != 0)
 			goto out;
 	}
 	*outp = sig;
@@ -1812,20 +2836,43 @@ token_sign(struct token_ctx *t, const uint8_t *id, uint32_t alg,
 	return r;
 }
 
+int
+token_sign(struct token_ctx *t, const uint8_t *id, uint32_t alg,
+    const uint8_t *digest, size_t digestlen, uint8_t **outp, size_t *outlenp)
+{
+	long start = mono_ms();
+	int r, tries = 0;
+
+	return_val_if_fail(outp != NULL && outlenp != NULL,
+	    P11AGENT_ERR_INVALID_ARGUMENT);
+	*outp = NULL;
+	*outlenp = 0;
+	return_val_if_fail(t != NULL && id != NULL && digest != NULL,
+	    P11AGENT_ERR_INVALID_ARGUMENT);
+	do {
+		r = sign_once(t, id, alg, digest, digestlen, start, outp,
+		    outlenp);
+	} while (retry_gone(r, start, &tries));
+	return r;
+}
+
 /*
  * Every failure after the token is asked is P11AGENT_ERR_DECRYPT_FAILED
  * and is logged at debug level only, so that neither the reply nor the
  * log tells a padding error from any other.
  */
 static int
-decrypt_fail(const struct tok_key *k)
+decrypt_fail(struct token_ctx *t, const struct tok_key *k)
 {
-	CK_RV rv = ckr_from_errors();
+	int empty;
+	CK_RV rv = ckr_from_errors_ex(&empty);
 
-	if (ckr_to_err(rv) == P11AGENT_ERR_TOKEN_NOT_PRESENT)
+	if (empty || ckr_to_err(rv) == P11AGENT_ERR_TOKEN_NOT_PRESENT) {
 		/* Not data-dependent; the operator needs to see it. */
-		log_err_f("token \"%s\": %s", k->tok->label, ckr_name(rv));
-	else
+		log_err_f("token \"%s\": %s", k->tok->label,
+		    empty ? "no session" : ckr_name(rv));
+		mark_down(t, k->tok);
+	} else
 		log_debug_f("token \"%s\" key \"%s\": decrypt failed",
 		    k->tok->label, k->info.label);
 	return P11AGENT_ERR_DECRYPT_FAILED;
@@ -1848,10 +2895,9 @@ token_decrypt(struct token_ctx *t, const uint8_t *id, uint32_t alg,
 	return_val_if_fail(t != NULL && id != NULL && in != NULL,
 	    P11AGENT_ERR_INVALID_ARGUMENT);
 
-	pthread_rwlock_rdlock(&t->lock);
-	if ((r = find_op(t, id, alg, P11AGENT_OP_DECRYPT, &k, &a)) != 0 ||
-	    (r = check_unlocked(t, k)) != 0)
-		goto out;
+	if ((r = op_begin(t, id, alg, P11AGENT_OP_DECRYPT, NULL, NULL,
+	    mono_ms(), &k, &a)) != 0)
+		return r;
 	r = P11AGENT_ERR_DECRYPT_FAILED;
 	if (inlen != k->size) {
 		log_debug_f("key \"%s\": ciphertext length %zu, want %zu",
@@ -1863,7 +2909,7 @@ token_decrypt(struct token_ctx *t, const uint8_t *id, uint32_t alg,
 		/* libp11 -> CKM_RSA_PKCS; the token removes the padding. */
 		if ((n = RSA_private_decrypt((int)inlen, in, msg, k->rsa,
 		    RSA_PKCS1_PADDING)) < 0) {
-			r = decrypt_fail(k);
+			r = decrypt_fail(t, k);
 			goto out;
 		}
 	} else {
@@ -1875,14 +2921,14 @@ token_decrypt(struct token_ctx *t, const uint8_t *id, uint32_t alg,
 		if ((n = RSA_private_decrypt((int)inlen, in, blk, k->rsa,
 		    RSA_NO_PADDING)) <= 0 || (size_t)n > k->size) {
 			n = -1;
-			r = decrypt_fail(k);
+			r = decrypt_fail(t, k);
 			goto out;
 		}
 		left_pad(blk, (size_t)n, k->size);
 		if ((n = RSA_padding_check_PKCS1_OAEP_mgf1(msg, (int)k->size,
 		    blk, (int)k->size, (int)k->size, NULL, 0, a->md(),
 		    a->md())) < 0) {
-			r = decrypt_fail(k);
+			r = decrypt_fail(t, k);
 			goto out;
 		}
 	}
@@ -1934,9 +2980,9 @@ peer_point(const EC_GROUP *g, size_t fieldlen, const uint8_t *peer,
 	return pt;
 }
 
-int
-token_derive(struct token_ctx *t, const uint8_t *id, const uint8_t *peer,
-    size_t peerlen, uint8_t **outp, size_t *outlenp)
+static int
+derive_once(struct token_ctx *t, const uint8_t *id, const uint8_t *peer,
+    size_t peerlen, long start, uint8_t **outp, size_t *outlenp)
 {
 	const struct alg_info *a;
 	struct tok_key *k;
@@ -1944,23 +2990,14 @@ token_derive(struct token_ctx *t, const uint8_t *id, const uint8_t *peer,
 	uint8_t *out = NULL;
 	int r, n;
 
-	return_val_if_fail(outp != NULL && outlenp != NULL,
-	    P11AGENT_ERR_INVALID_ARGUMENT);
-	*outp = NULL;
-	*outlenp = 0;
-	return_val_if_fail(t != NULL && id != NULL && peer != NULL,
-	    P11AGENT_ERR_INVALID_ARGUMENT);
-
-	pthread_rwlock_rdlock(&t->lock);
-	if ((r = find_op(t, id, 0, P11AGENT_OP_DERIVE, &k, &a)) != 0)
-		goto out;
+	if ((r = op_begin(t, id, 0, P11AGENT_OP_DERIVE, NULL, NULL, start,
+	    &k, &a)) != 0)
+		return r;
 	if ((pt = peer_point(EC_KEY_get0_group(k->pub_ec), k->size, peer,
 	    peerlen)) == NULL) {
 		r = P11AGENT_ERR_INVALID_ARGUMENT;
 		goto out;
 	}
-	if ((r = check_unlocked(t, k)) != 0)
-		goto out;
 	if ((out = malloc(k->size)) == NULL) {
 		r = P11AGENT_ERR_NO_MEMORY;
 		goto out;
@@ -1968,7 +3005,7 @@ token_derive(struct token_ctx *t, const uint8_t *id, const uint8_t *peer,
 	ERR_clear_error();
 	/* libp11's EC_KEY_METHOD -> CKM_ECDH1_DERIVE, CKD_NULL. */
 	if ((n = ECDH_compute_key(out, k->size, pt, k->ec, NULL)) <= 0) {
-		r = op_error(k, "ecdh derive");
+		r = op_error(t, k, "ecdh derive");
 		goto out;
 	}
 	if ((size_t)n != k->size) {
@@ -1985,5 +3022,24 @@ token_derive(struct token_ctx *t, const uint8_t *id, const uint8_t *peer,
 	pthread_rwlock_unlock(&t->lock);
 	EC_POINT_free(pt);
 	p11agent_freezero(out, out != NULL ? k->size : 0);
+	return r;
+}
+
+int
+token_derive(struct token_ctx *t, const uint8_t *id, const uint8_t *peer,
+    size_t peerlen, uint8_t **outp, size_t *outlenp)
+{
+	long start = mono_ms();
+	int r, tries = 0;
+
+	return_val_if_fail(outp != NULL && outlenp != NULL,
+	    P11AGENT_ERR_INVALID_ARGUMENT);
+	*outp = NULL;
+	*outlenp = 0;
+	return_val_if_fail(t != NULL && id != NULL && peer != NULL,
+	    P11AGENT_ERR_INVALID_ARGUMENT);
+	do {
+		r = derive_once(t, id, peer, peerlen, start, outp, outlenp);
+	} while (retry_gone(r, start, &tries));
 	return r;
 }

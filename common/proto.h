@@ -24,6 +24,7 @@
 #define P11AGENT_MAX_EC_POINT		133	/* bytes, uncompressed P-521 */
 #define P11AGENT_MAX_PIN		256	/* bytes */
 #define P11AGENT_MAX_NAME		256	/* bytes, labels, names, URIs */
+/* P11AGENT_MAX_DESCRIPTION (client.h): 256 bytes, a client's description */
 #define P11AGENT_MAX_CERT		16384	/* bytes, DER certificate in a key list */
 #define P11AGENT_LIST_BUDGET		49152	/* bytes, key entries in one LIST_KEYS reply */
 #define P11AGENT_MAX_CONNS		1024	/* connections at once */
@@ -44,6 +45,11 @@
 #define P11AGENT_MSG_LOCK		6
 #define P11AGENT_MSG_UNLOCK		7
 #define P11AGENT_MSG_PING		8
+/* SIGN, DECRYPT, DERIVE + 16: the same body, then a description. */
+#define P11AGENT_MSG_DESC_OFFSET	16
+#define P11AGENT_MSG_SIGN2		19
+#define P11AGENT_MSG_DECRYPT2		20
+#define P11AGENT_MSG_DERIVE2		21
 
 /* Replies (agent to client). */
 #define P11AGENT_MSG_OK			0x80

@@ -36,6 +36,7 @@ int cmd_derive(int argc, char **argv);
 int cmd_lock(int argc, char **argv);
 int cmd_unlock(int argc, char **argv);
 int cmd_client_key(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_smime(int argc, char **argv);
 int cmd_gitsign(int argc, char **argv);
 

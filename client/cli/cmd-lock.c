@@ -202,7 +202,7 @@ cmd_unlock(int argc, char **argv)
 	struct p11agent_client *c = NULL;
 	const char *pinfd = NULL;
 	char prompt[P11AGENT_MAX_NAME + 32];
-	int ch, r, ret, no_prompt = 0, no_tty = 0;
+	int ch, r, ret, no_prompt = 0, no_tty = 0, gave_pin;
 
 	while ((ch = cli_getopt(argc, argv, "", longopts)) != -1) {
 		if (CLI_GETOPT_DONE(ch))
@@ -234,9 +234,13 @@ cmd_unlock(int argc, char **argv)
 			goto out;
 	}
 	/* An empty PIN, like no terminal, leaves the PIN to the agent. */
-	r = p11agent_client_unlock(c, pin[0] != '\0' ? pin : NULL);
+	gave_pin = pin[0] != '\0';
+	r = p11agent_client_unlock(c, gave_pin ? pin : NULL);
 	secmem_wipe(pin, sizeof(pin));
-	if (r == P11AGENT_ERR_PIN_REQUIRED && pin[0] == '\0') {
+	/* The agent's own words when it tried (--pinentry: "cancelled"). */
+	if (r == P11AGENT_ERR_PIN_REQUIRED && !gave_pin &&
+	    (p11agent_client_last_message(c) == NULL ||
+	    strstr(p11agent_client_last_message(c), "PIN source") != NULL)) {
 		cli_err("the agent has no PIN source of its own; run "
 		    "p11 unlock on a terminal or use --pin-fd");
 		ret = CLI_FAIL;

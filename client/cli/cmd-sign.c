@@ -173,10 +173,11 @@ cmd_sign(int argc, char **argv)
 		{ "digest", required_argument, NULL, 'd' },
 		{ "in", required_argument, NULL, 'i' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "description", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *ref = NULL, *algname = NULL, *hex = NULL, *in = NULL;
-	const char *out = NULL;
+	const char *out = NULL, *description = NULL;
 	const struct sign_alg *alg = NULL;
 	const struct p11agent_key *k;
 	struct p11agent_client *c = NULL;
@@ -186,7 +187,8 @@ cmd_sign(int argc, char **argv)
 	char type[32];
 	int ch, r, ret, fd = -1;
 
-	while ((ch = cli_getopt(argc, argv, "k:a:d:i:o:", longopts)) != -1) {
+	while ((ch = cli_getopt(argc, argv, "k:a:d:i:o:D:", longopts)) !=
+	    -1) {
 		if (CLI_GETOPT_DONE(ch))
 			return CLI_GETOPT_EXIT(ch);
 		switch (ch) {
@@ -205,6 +207,9 @@ cmd_sign(int argc, char **argv)
 		case 'o':
 			out = optarg;
 			break;
+		case 'D':
+			description = optarg;
+			break;
 		default:
 			return cli_usage("unexpected option");
 		}
@@ -213,6 +218,10 @@ cmd_sign(int argc, char **argv)
 		return ret;
 	if (ref == NULL)
 		return cli_usage("missing --key KEYREF");
+	if (description != NULL &&
+	    strlen(description) > P11AGENT_MAX_DESCRIPTION)
+		return cli_usage("--description is longer than %d bytes",
+		    P11AGENT_MAX_DESCRIPTION);
 	if ((hex == NULL) == (in == NULL))
 		return cli_usage(hex == NULL ?
 		    "missing --digest HEX or --in FILE" :
@@ -263,6 +272,11 @@ cmd_sign(int argc, char **argv)
 	if (in != NULL &&
 	    (ret = hash_fd(fd, in, alg, digest, &dlen)) != CLI_OK)
 		goto out;
+	if (description != NULL &&
+	    (r = p11agent_client_set_description(c, description)) != 0) {
+		ret = cli_report(c, r, NULL);
+		goto out;
+	}
 	if ((r = p11agent_client_sign(c, p11agent_key_id(k), alg->id, digest,
 	    dlen, &sig, &siglen)) != 0) {
 		ret = cli_report(c, r, NULL);

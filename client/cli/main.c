@@ -30,7 +30,7 @@ static const struct cli_cmd commands[] = {
 	{ "sign", cmd_sign,
 	    "sign a digest, or the hash of a file, with a key in the agent",
 	    "--key KEYREF [--alg ALG] (--digest HEX | --in FILE) "
-	    "[--out FILE]",
+	    "[--out FILE] [--description TEXT]",
 	    "  -k, --key KEYREF    key id (or a prefix of at least 8 hex "
 	    "digits),\n"
 	    "                      e-mail address, label or pkcs11: URI\n"
@@ -45,7 +45,14 @@ static const struct cli_cmd commands[] = {
 	    "digest\n"
 	    "  -o, --out FILE      write the raw signature to FILE "
 	    "(default: hex\n"
-	    "                      on stdout)\n" },
+	    "                      on stdout)\n"
+	    "  -D, --description TEXT\n"
+	    "                      what this signature is for, shown when "
+	    "the agent\n"
+	    "                      asks a person to confirm (as the "
+	    "client's claim)\n"
+	    "                      and kept in its audit log; at most 256 "
+	    "bytes\n" },
 	{ "decrypt", cmd_decrypt,
 	    "unwrap a key encrypted to a key in the agent",
 	    "--key KEYREF --alg ALG (--in FILE | --hex HEX) [--out FILE]",
@@ -113,6 +120,25 @@ static const struct cli_cmd commands[] = {
 	    "  --status-fd N       where the status lines go\n"
 	    "  Exit status as gpgsm's: 0 good, 1 bad or untrusted, 2 "
 	    "error.\n" },
+	{ "audit", cmd_audit,
+	    "check the hash chain of p11agent audit logs",
+	    "verify [--continued] [--head HEX] FILE...",
+	    "  verify FILE...      check that the lines of the FILEs, oldest "
+	    "file\n"
+	    "                      first (rotated ones before the current), "
+	    "form\n"
+	    "                      one unbroken chain; report the first "
+	    "edited,\n"
+	    "                      removed or reordered line by its number\n"
+	    "  --continued         the first FILE continues an older log that "
+	    "is\n"
+	    "                      not given: accept the hash its first line "
+	    "names\n"
+	    "  --head HEX          the SHA-256 the last line must have (as the "
+	    "agent\n"
+	    "                      logs it on rotation and shutdown)\n"
+	    "  Exit status: 0 intact, 1 broken, 2 usage or unreadable "
+	    "file.\n" },
 	{ "client-key", cmd_client_key,
 	    "print this client's public key for authorized_clients",
 	    "[--comment TEXT]",

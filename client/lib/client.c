@@ -61,6 +61,9 @@ struct p11agent_client {
 	struct pending *pending;
 	size_t nabandoned;		/* timed out, the agent counts them */
 	char *agent_version;
+	/* For the key operations that follow; "" for none. */
+	char description[P11AGENT_MAX_DESCRIPTION + 1];
+	int desc_support;		/* SIGN2...: 0 not known yet, 1, -1 */
 	char message[P11AGENT_MAX_NAME + 1];
 };
 
@@ -718,6 +721,51 @@ put_sign_req(struct buf *b, const uint8_t *id, unsigned int alg,
 	return 0;
 }
 
+int
+p11agent_client_set_description(struct p11agent_client *c, const char *desc)
+{
+	size_t len;
+
+	return_val_if_fail(c != NULL, P11AGENT_ERR_INVALID_ARGUMENT);
+	if (desc == NULL)
+		desc = "";
+	if ((len = strlen(desc)) > P11AGENT_MAX_DESCRIPTION)
+		return P11AGENT_ERR_INVALID_ARGUMENT;
+	memcpy(c->description, desc, len + 1);
+	return 0;
+}
+
+/*
+ * A key operation: type with req, or with a description its "2" form
+ * (PROTOCOL.md 4.4). An agent that does not know that form (FAILURE 30)
+ * gets the plain request once more, and from then on only that.
+ */
+static int
+keyop_roundtrip(struct p11agent_client *c, uint8_t type, struct buf *req,
+    struct buf **repp)
+{
+	size_t plain;
+	int r;
+
+	*repp = NULL;
+	if (c->description[0] == '\0' || c->desc_support < 0)
+		return client_roundtrip(c, type, req, repp);
+	plain = buf_len(req);
+	if ((r = buf_put_cstring(req, c->description)) != 0)
+		return r;
+	r = client_roundtrip(c, type + P11AGENT_MSG_DESC_OFFSET, req, repp);
+	if (r == P11AGENT_ERR_UNKNOWN_MESSAGE && c->desc_support == 0) {
+		c->desc_support = -1;
+		if ((r = buf_consume_end(req, buf_len(req) - plain)) != 0)
+			return r;
+		return client_roundtrip(c, type, req, repp);
+	}
+	/* Any answer but "unknown message type" shows it knows the form. */
+	if (c->broken == 0 && r != P11AGENT_ERR_TIMEOUT)
+		c->desc_support = 1;
+	return r;
+}
+
 /* A reply that is one string, handed over; wiped when freed. */
 static int
 get_string_rep(struct buf *rep, uint8_t **outp, size_t *outlenp)
@@ -759,7 +807,7 @@ p11agent_client_sign(struct p11agent_client *c, const uint8_t *id,
 		goto out;
 	}
 	if ((r = put_sign_req(req, id, alg, digest, digestlen)) != 0 ||
-	    (r = client_roundtrip(c, P11AGENT_MSG_SIGN, req, &rep)) != 0 ||
+	    (r = keyop_roundtrip(c, P11AGENT_MSG_SIGN, req, &rep)) != 0 ||
 	    (r = get_string_rep(rep, sigp, siglenp)) != 0)
 		goto out;
 	r = 0;
@@ -792,7 +840,7 @@ p11agent_client_decrypt(struct p11agent_client *c, const uint8_t *id,
 	if ((r = put_keyop_head(req, id)) != 0 ||
 	    (r = buf_put_u32(req, alg)) != 0 ||
 	    (r = buf_put_string(req, in, inlen)) != 0 ||
-	    (r = client_roundtrip(c, P11AGENT_MSG_DECRYPT, req, &rep)) != 0 ||
+	    (r = keyop_roundtrip(c, P11AGENT_MSG_DECRYPT, req, &rep)) != 0 ||
 	    (r = get_string_rep(rep, outp, outlenp)) != 0)
 		goto out;
 	r = 0;
@@ -823,7 +871,7 @@ p11agent_client_derive(struct p11agent_client *c, const uint8_t *id,
 	}
 	if ((r = put_keyop_head(req, id)) != 0 ||
 	    (r = buf_put_string(req, peer, peerlen)) != 0 ||
-	    (r = client_roundtrip(c, P11AGENT_MSG_DERIVE, req, &rep)) != 0 ||
+	    (r = keyop_roundtrip(c, P11AGENT_MSG_DERIVE, req, &rep)) != 0 ||
 	    (r = get_string_rep(rep, outp, outlenp)) != 0)
 		goto out;
 	r = 0;
@@ -872,6 +920,14 @@ p11agent_client_sign_many(struct p11agent_client *c, size_t n,
 	client_set_message(c, NULL);
 	if ((r = client_usable(c)) != 0)
 		goto fail;
+	/* With a description, the first request learns what the agent takes. */
+	if (c->description[0] != '\0' && c->desc_support == 0) {
+		results[0] = p11agent_client_sign(c, ids[0], algs[0],
+		    digests[0], digestlens[0], &sigs[0], &siglens[0]);
+		next = done = 1;
+		if ((r = client_usable(c)) != 0)
+			goto fail;
+	}
 	deadline = deadline_after(c->timeout_ms);
 	while (done < n) {
 		/*
@@ -900,8 +956,12 @@ p11agent_client_sign_many(struct p11agent_client *c, size_t n,
 			}
 			if ((r = put_sign_req(req, ids[i], algs[i], digests[i],
 			    digestlens[i])) != 0 ||
-			    (r = send_request(c, P11AGENT_MSG_SIGN, req,
-			    deadline, &p)) != 0)
+			    (c->description[0] != '\0' &&
+			    c->desc_support > 0 &&
+			    (r = buf_put_cstring(req, c->description)) != 0) ||
+			    (r = send_request(c, c->description[0] != '\0' &&
+			    c->desc_support > 0 ? P11AGENT_MSG_SIGN2 :
+			    P11AGENT_MSG_SIGN, req, deadline, &p)) != 0)
 				goto fail;
 			buf_free(req);
 			req = NULL;

@@ -19,6 +19,7 @@ extern "C" {
 #endif
 
 #define P11AGENT_KEYID_LEN		32	/* bytes: SHA-256 of the SPKI DER */
+#define P11AGENT_MAX_DESCRIPTION	256	/* bytes, p11agent_client_set_description() */
 
 /* Key types (p11agent_key_type()). */
 #define P11AGENT_KEY_RSA		1
@@ -85,6 +86,18 @@ const char *p11agent_client_last_message(const struct p11agent_client *c);
 
 /* Sets the time limit for one request, in milliseconds (0: no limit). */
 void p11agent_client_set_timeout(struct p11agent_client *c, int ms);
+
+/*
+ * Attaches a short description of what the following key operations on
+ * c are for (e.g. "mail to bob@example.org, Subject: ...") until it is
+ * changed; NULL or "" removes it. The agent shows it, marked as the
+ * client's unverified claim, to a person asked to confirm the use of a
+ * key, and writes it to its audit log. At most P11AGENT_MAX_DESCRIPTION
+ * bytes of UTF-8 (P11AGENT_ERR_INVALID_ARGUMENT otherwise). An agent too
+ * old to take one gets the operations without it.
+ */
+int p11agent_client_set_description(struct p11agent_client *c,
+    const char *desc);
 
 /*
  * Lists the agent's keys. On success *lp is owned by the caller;

@@ -1,0 +1,73 @@
+#!/bin/sh
+# SPDX-License-Identifier: ISC
+# Fairness and back-pressure, by counting, never by the clock:
+#  - one client keeps 128 signatures in flight, 3000 in all, while a
+#    second client asks for one signature three times; each of those is
+#    answered after at most a few of the flooder's (its queue is served
+#    round-robin with the flooder's, not behind it: FIFO would make it
+#    wait for about 120);
+#  - with a bounded queue (--max-queue 16), clients that pipeline far
+#    more get FAILURE 32 "busy" for the rest, every request is answered
+#    exactly once, and a newcomer is still served.
+. "$(dirname "$0")/lib.sh"
+need_fixture
+PC="/usr/bin/python3 $P11AGENT_SRC/tests/integ/policy-client.py"
+# One worker: completions are in the order the worker takes jobs, so
+# the audit log shows the scheduling itself, not which thread the CPU
+# happened to run. The victim's request waits for at most the flooder's
+# job running when it arrives, one taken between the denial's line and
+# the victim's queueing, and one taken from the flooder's turn in the
+# round-robin before the victim's turn.
+WORKERS=1
+BOUND=3
+
+keyid() { p11 keys --json | /usr/bin/python3 -c 'import json,sys
+print([k["id"] for k in json.load(sys.stdin) if k["label"] == sys.argv[1]][0])' "$1"; }
+keyof() { XDG_CONFIG_HOME=$T/c-$1 p11 client-key | cut -d' ' -f1; }
+
+# The agent's audit log orders events exactly; keep it off the disk.
+AUD=$T
+[ -d /dev/shm ] && [ -w /dev/shm ] && AUD=$(mktemp -d /dev/shm/p11agent-fair.XXXXXX)
+trap 'rm -rf "$AUD"; cleanup' EXIT
+printf '%s me\n%s flooder\n%s victim keys=label:carol\n' "$(p11 client-key |
+    cut -d' ' -f1)" "$(keyof flooder)" "$(keyof victim)" >"$T/ac"
+chmod 600 "$T/ac"
+# shellcheck disable=SC2046
+start_agent fair $(token_opts) --workers $WORKERS --authorized-clients "$T/ac" \
+    --audit-log "$AUD/audit.log"
+ALICE=$(keyid alice)
+CAROL=$(keyid carol)
+$PC "$P11AGENT_SOCK" "$P11AGENT_SOCK.pub" - flood "$CAROL" 3000 128 \
+    "$T/c-flooder/p11agent/client.key" "$T/c-victim/p11agent/client.key" \
+    "$ALICE" "$AUD/audit.log" >"$T/r" || fail "flood client failed"
+cat "$T/r"
+grep -q '^flooder 3000 requests, 0 busy$' "$T/r" ||
+    fail "the flooder was refused within its window"
+[ "$(grep -c '^victim waited for' "$T/r")" -eq 3 ] || fail "victim probes"
+# "victim waited for N flooder operations (Q queued ahead)": a small N
+# while Q is large is what FIFO could not do (it gives N = Q).
+awk -v b=$BOUND '/^victim waited for/ {
+	q = substr($7, 2) + 0
+	if ($4 + 0 > b || q < 64) bad = 1
+} END { exit bad }' "$T/r" ||
+    fail "a single request waited for more than $BOUND of the flood"
+pass "a single request overtakes a 128-deep flood (bound $BOUND)"
+stop_agent
+
+# shellcheck disable=SC2046
+start_agent busy $(token_opts) --workers 1 --max-queue 16
+BOB=$(keyid bob)
+$PC "$P11AGENT_SOCK" "$P11AGENT_SOCK.pub" - burst "$BOB" 3 100 >"$T/r" ||
+    fail "burst client failed"
+cat "$T/r"
+set -- $(head -1 "$T/r")
+[ "$1 $3 $5" = "ok busy other" ] || fail "burst output: $(cat "$T/r")"
+[ $(($2 + $4)) -eq 300 ] && [ "$6" -eq 0 ] ||
+    fail "not every request answered once with ok or busy"
+[ "$4" -gt 0 ] || fail "a queue bounded at 16 took 300 requests"
+# At most 16 waiting plus one running and one per connection admitted
+# past the bound while its own queue was empty.
+grep -q '^busy message: agent busy: the token queue is full; try again$' \
+    "$T/r" || fail "busy without the queue's message"
+grep -q '^latecomer ok$' "$T/r" || fail "a newcomer was refused"
+pass "bounded queue: busy beyond it, every request answered, newcomer served"
