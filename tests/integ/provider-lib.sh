@@ -10,6 +10,17 @@
 OPENSSL_MODULES=$P11AGENT_BUILD/lib
 export OPENSSL_MODULES
 [ -f "$OPENSSL_MODULES/p11agent.so" ] || fail "p11agent.so not built"
+# In an ASan build p11agent.so needs the ASan runtime loaded first, and
+# openssl(1) is not instrumented: preload it there, leak checks off (the
+# leaks would be openssl's own; the provider's code paths are leak-checked
+# in provider-check and the p11 tools).
+if [ -n "${P11AGENT_ASAN_RUNTIME:-}" ]; then
+	openssl() {
+		LD_PRELOAD=$P11AGENT_ASAN_RUNTIME \
+		    ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+		    command openssl "$@"
+	}
+fi
 # shellcheck disable=SC2034 # used by the scripts that source this
 PROV="-provider p11agent -provider default"
 
