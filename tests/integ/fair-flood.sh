@@ -45,12 +45,17 @@ grep -q '^flooder 3000 requests, 0 busy$' "$T/r" ||
     fail "the flooder was refused within its window"
 [ "$(grep -c '^victim waited for' "$T/r")" -eq 3 ] || fail "victim probes"
 # "victim waited for N flooder operations (Q queued ahead)": a small N
-# while Q is large is what FIFO could not do (it gives N = Q).
+# while Q is large is what FIFO could not do (it gives N = Q). Every
+# probe must wait at most BOUND; a probe proves fairness only when the
+# flood was deep as it arrived (on a loaded machine the flooder's queue
+# sometimes runs low for a moment), so at least two of the three must
+# have met a queue of 64 or more.
 awk -v b=$BOUND '/^victim waited for/ {
 	q = substr($7, 2) + 0
-	if ($4 + 0 > b || q < 64) bad = 1
-} END { exit bad }' "$T/r" ||
-    fail "a single request waited for more than $BOUND of the flood"
+	if ($4 + 0 > b) bad = 1
+	if (q >= 64) deep++
+} END { exit bad || deep < 2 }' "$T/r" ||
+    fail "a single request waited for more than $BOUND of the flood, or the flood was never deep"
 pass "a single request overtakes a 128-deep flood (bound $BOUND)"
 stop_agent
 

@@ -49,20 +49,25 @@ pass "gpgsm verifies a commit signed by p11-gitsign"
 # verifies. (gpgsm 2.2 reads only the old PKCS#12 ciphers.)
 openssl req -new -newkey rsa:2048 -nodes -keyout "$T/eve.key" \
     -subj "/O=BigCorp/CN=Eve Example/emailAddress=eve@bigcorp.example" \
-    -out "$T/eve.csr" 2>/dev/null
+    -out "$T/eve.csr" 2>"$T/req.err" || { cat "$T/req.err" >&2; fail "eve's CSR"; }
 printf '%s\n' 'subjectAltName=email:eve@bigcorp.example' \
     'keyUsage=critical,digitalSignature,nonRepudiation' \
     'extendedKeyUsage=emailProtection' 'basicConstraints=CA:FALSE' \
     >"$T/ext"
 openssl x509 -req -in "$T/eve.csr" -CA "$CA/intermediate.pem" \
     -CAkey "$CA/intermediate.key" -CAcreateserial -CAserial "$T/serial" \
-    -days 30 -extfile "$T/ext" -out "$T/eve.pem" 2>/dev/null
+    -days 30 -extfile "$T/ext" -out "$T/eve.pem" 2>"$T/x509.err" ||
+    { cat "$T/x509.err" >&2; fail "eve's certificate"; }
 openssl pkcs12 -export -inkey "$T/eve.key" -in "$T/eve.pem" \
     -passout pass:test -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES \
-    -macalg sha1 -out "$T/eve.p12"
+    -macalg sha1 -out "$T/eve.p12" || fail "eve's PKCS#12"
 printf 'test\n' >"$T/pass"
+# Start gpg-agent before the secret-key import rather than racing its
+# autostart, and keep gpgsm's words if the import fails.
+gpgconf --launch gpg-agent || fail "gpg-agent does not start"
 gpgsm --batch --pinentry-mode loopback --passphrase-fd 3 \
-    --import "$T/eve.p12" 3<"$T/pass" 2>/dev/null
+    --import "$T/eve.p12" 3<"$T/pass" 2>"$T/imp.err" ||
+    { cat "$T/imp.err" >&2; fail "gpgsm cannot import eve's key"; }
 cat >"$T/gpgsm-loopback" <<EOF
 #!/bin/sh
 exec gpgsm --batch --pinentry-mode loopback --passphrase-fd 3 "\$@" 3<"$T/pass"
@@ -70,7 +75,7 @@ EOF
 chmod +x "$T/gpgsm-loopback"
 git -c gpg.x509.program="$T/gpgsm-loopback" -c user.email=eve@bigcorp.example \
     -c user.name="Eve Example" -c user.signingkey=eve@bigcorp.example \
-    commit -q -S --allow-empty -m "signed by gpgsm"
+    commit -q -S --allow-empty -m "signed by gpgsm" || fail "gpgsm cannot sign a commit"
 git verify-commit HEAD 2>"$T/v.err" ||
     { cat "$T/v.err" >&2; fail "p11-gitsign does not verify gpgsm's commit"; }
 grep -q '^good signature from Eve Example <eve@bigcorp.example>' "$T/v.err" ||
