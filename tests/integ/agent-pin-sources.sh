@@ -4,6 +4,10 @@
 # stops start-up with a clear error (and is not retried), --pin-fd works.
 . "$(dirname "$0")/lib.sh"
 need_fixture
+# Wrong PINs make SoftHSM rewrite the token file; on the shared fixture
+# that races other tests' logins (CKR_GENERAL_ERROR). Use a copy.
+. "$P11AGENT_SRC/tests/integ/token-lib.sh"
+private_token
 
 cp "$P11AGENT_TEST_PINFILE" "$T/pin"
 chmod 644 "$T/pin"
