@@ -66,17 +66,6 @@ pk_nid(X509 *cert)
 	return EVP_PKEY_get_base_id(pk);
 }
 
-static time_t
-cert_time(const ASN1_TIME *a)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (a == NULL || !ASN1_TIME_to_tm(a, &tm))
-		return 0;
-	return timegm(&tm);
-}
-
 /* Who signed, with what, and when: everything but the verdict. */
 static void
 describe(CMS_SignerInfo *si, X509 *cert, struct smime_sigcheck *res)
@@ -97,7 +86,7 @@ describe(CMS_SignerInfo *si, X509 *cert, struct smime_sigcheck *res)
 	smime_name(X509_get_issuer_name(cert), res->issuer,
 	    sizeof(res->issuer));
 	res->pk_nid = pk_nid(cert);
-	res->not_after = cert_time(X509_get0_notAfter(cert));
+	res->not_after = smime_asn1_time(X509_get0_notAfter(cert));
 }
 
 /* The digest that signs; for EC the curve's size (RFC 5753 7.1.1). */
@@ -259,14 +248,14 @@ chain_verdict(X509_STORE_CTX *ctx, const char *when,
 		break;
 	case X509_V_ERR_CERT_HAS_EXPIRED:
 		res->verdict = SMIME_SIG_EXPIRED;
-		smime_fmt_time(cert_time(X509_get0_notAfter(cur)), t,
+		smime_fmt_time(smime_asn1_time(X509_get0_notAfter(cur)), t,
 		    sizeof(t));
 		snprintf(res->line, sizeof(res->line), "the certificate of "
 		    "\"%s\" expired on %s", name, t);
 		break;
 	case X509_V_ERR_CERT_NOT_YET_VALID:
 		res->verdict = SMIME_SIG_EXPIRED;
-		smime_fmt_time(cert_time(X509_get0_notBefore(cur)), t,
+		smime_fmt_time(smime_asn1_time(X509_get0_notBefore(cur)), t,
 		    sizeof(t));
 		snprintf(res->line, sizeof(res->line), "the certificate of "
 		    "\"%s\" is not valid before %s", name, t);

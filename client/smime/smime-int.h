@@ -32,6 +32,10 @@ void smime_content_cipher(const uint8_t *der, size_t len, char *buf,
 /* A short name for an algorithm identifier ("sha256", "rsaEncryption"). */
 void smime_alg_name(const X509_ALGOR *alg, char *buf, size_t len);
 
+/* An ASN1_TIME (certificate validity, signingTime) as UTC seconds; 0 if
+ * absent or unreadable. */
+time_t smime_asn1_time(const ASN1_TIME *a);
+
 /* The signingTime attribute, or 0. */
 time_t smime_signing_time(CMS_SignerInfo *si);
 

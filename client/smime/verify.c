@@ -58,8 +58,8 @@ smime_fmt_time(time_t t, char *buf, size_t len)
 		snprintf(buf, len, "(bad time)");
 }
 
-static time_t
-asn1_time(const ASN1_TIME *a)
+time_t
+smime_asn1_time(const ASN1_TIME *a)
 {
 	struct tm tm;
 
@@ -82,7 +82,7 @@ smime_signing_time(CMS_SignerInfo *si)
 		return 0;
 	if (t->type != V_ASN1_UTCTIME && t->type != V_ASN1_GENERALIZEDTIME)
 		return 0;
-	return asn1_time((const ASN1_TIME *)t->value.asn1_string);
+	return smime_asn1_time((const ASN1_TIME *)t->value.asn1_string);
 }
 
 void
@@ -173,13 +173,13 @@ chain_reason(X509_STORE_CTX *ctx, time_t when, char *buf, size_t len)
 	}
 	switch (err) {
 	case X509_V_ERR_CERT_HAS_EXPIRED:
-		smime_fmt_time(asn1_time(X509_get0_notAfter(cur)), t,
+		smime_fmt_time(smime_asn1_time(X509_get0_notAfter(cur)), t,
 		    sizeof(t));
 		snprintf(buf, len, "the certificate of \"%s\" expired on %s",
 		    name, t);
 		break;
 	case X509_V_ERR_CERT_NOT_YET_VALID:
-		smime_fmt_time(asn1_time(X509_get0_notBefore(cur)), t,
+		smime_fmt_time(smime_asn1_time(X509_get0_notBefore(cur)), t,
 		    sizeof(t));
 		snprintf(buf, len, "the certificate of \"%s\" is not valid "
 		    "before %s", name, t);
