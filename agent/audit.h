@@ -6,7 +6,8 @@
  * so that `p11 audit verify` finds any edited, removed or reordered
  * line. The format is in docs/AUDIT.md. Thread-safe: workers write the
  * lines of their operations (and wait for them to reach the disk) before
- * the reply is released; the loop thread writes denials and lock/unlock.
+ * the reply is released; denials and lock/unlock lines under the agent
+ * lock.
  */
 #ifndef P11AGENT_AGENT_AUDIT_H
 #define P11AGENT_AGENT_AUDIT_H

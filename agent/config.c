@@ -25,7 +25,6 @@ enum {
 	OPT_AUDIT_LOG,
 	OPT_AUDIT_FAIL,
 	OPT_CONFIRM,
-	OPT_MAX_QUEUE,
 	OPT_PIN_FILE,
 	OPT_PIN_FD,
 	OPT_PIN_PROMPT,
@@ -55,7 +54,6 @@ static const struct option longopts[] = {
 	{ "audit-log",		required_argument,	NULL, OPT_AUDIT_LOG },
 	{ "audit-fail",		required_argument,	NULL, OPT_AUDIT_FAIL },
 	{ "confirm",		required_argument,	NULL, OPT_CONFIRM },
-	{ "max-queue",		required_argument,	NULL, OPT_MAX_QUEUE },
 	{ "agent-key",		required_argument,	NULL, OPT_AGENT_KEY },
 	{ "workers",		required_argument,	NULL, OPT_WORKERS },
 	{ "lock-after",		required_argument,	NULL, OPT_LOCK_AFTER },
@@ -78,7 +76,7 @@ static const char usage_text[] =
 "                [--pinentry [PROGRAM]] [--pin-max-lifetime SECONDS]\n"
 "                [--authorized-clients FILE] [--workers N]\n"
 "                [--audit-log FILE] [--audit-fail refuse|continue]\n"
-"                [--confirm KEYREF]... [--max-queue N]\n"
+"                [--confirm KEYREF]...\n"
 "                [--lock-after SECONDS]\n"
 "\n"
 "  -d, --foreground            stay in the foreground, log to stderr\n"
@@ -106,12 +104,11 @@ static const char usage_text[] =
 "                              operations (default) or log to syslog\n"
 "      --confirm KEYREF        ask through pinentry before each use of the\n"
 "                              keys KEYREF matches (repeatable)\n"
-"      --max-queue N           operations waiting for a worker before new\n"
-"                              ones get \"busy\" (default 4096)\n"
 "      --agent-key FILE        the agent's private key (default\n"
 "                              $XDG_CONFIG_HOME/p11agent/agent.key)\n"
-"      --workers N             token worker threads (default: what the\n"
-"                              tokens take, at most 2 x CPUs)\n"
+"      --workers N             threads serving clients and running token\n"
+"                              operations (default: what the tokens take,\n"
+"                              at most 2 x CPUs)\n"
 "      --lock-after SECONDS    log out after SECONDS without use\n"
 "  -c, --csh                   print csh commands\n"
 "  -s, --sh                    print Bourne shell commands\n"
@@ -183,7 +180,6 @@ config_init_unset(struct config *cfg)
 	cfg->csh = -1;
 	cfg->pin_fd = -1;
 	cfg->audit_fail_continue = -1;
-	cfg->max_queue = -1;
 	cfg->pin_prompt = -1;
 	cfg->workers = -1;
 	cfg->lock_after = -1;
@@ -258,15 +254,6 @@ set_option(struct config *cfg, int code, const char *arg, int on,
 		break;
 	case OPT_CONFIRM:
 		r = list_add(&cfg->confirm, &cfg->nconfirm, arg);
-		break;
-	case OPT_MAX_QUEUE:
-		if ((v = parse_number(arg, 1, CONFIG_MAX_QUEUE)) < 0) {
-			fprintf(stderr, "p11agent: %s: expected a number of "
-			    "operations from 1 to %d\n", where,
-			    CONFIG_MAX_QUEUE);
-			return 2;
-		}
-		cfg->max_queue = (int)v;
 		break;
 	case OPT_AGENT_KEY:
 		r = set_string(&cfg->agent_key, arg);
@@ -446,7 +433,6 @@ merge(struct config *cfg, struct config *cli)
 	TAKE_STR(authorized_clients);
 	TAKE_STR(audit_log);
 	TAKE_INT(audit_fail_continue);
-	TAKE_INT(max_queue);
 	TAKE_STR(agent_key);
 	TAKE_STR(pinentry);
 #undef TAKE_INT
@@ -515,8 +501,6 @@ finish(struct config *cfg)
 		cfg->lock_after = 0;
 	if (cfg->audit_fail_continue == -1)
 		cfg->audit_fail_continue = 0;
-	if (cfg->max_queue == -1)
-		cfg->max_queue = 0;	/* workers.c's default */
 	if (cfg->use_pinentry == -1)
 		cfg->use_pinentry = 0;
 	if (cfg->pin_max_lifetime == -1)
@@ -526,7 +510,7 @@ finish(struct config *cfg)
 		cfg->csh = shell != NULL && strlen(shell) >= 3 &&
 		    strcmp(shell + strlen(shell) - 3, "csh") == 0;
 	}
-	/* workers -1: main.c sizes the pool from the tokens and the CPUs. */
+	/* workers -1: main.c sizes it from the tokens and the CPUs. */
 	npin = (cfg->pin_file != NULL) + (cfg->pin_fd != -1) +
 	    (cfg->pin_prompt == 1);
 	if (npin > 1) {

@@ -13,7 +13,6 @@
 
 #define CONFIG_MAX_WORKERS	256	/* threads */
 #define CONFIG_MAX_LOCK_AFTER	(7 * 24 * 3600)	/* seconds */
-#define CONFIG_MAX_QUEUE	1000000	/* jobs */
 
 /* Strings are malloc'd; -1 / NULL mean "not set" until config_finish(). */
 struct config {
@@ -34,7 +33,6 @@ struct config {
 	int audit_fail_continue;	/* --audit-fail=continue */
 	char **confirm;			/* --confirm KEYREF (repeatable) */
 	size_t nconfirm;
-	int max_queue;			/* jobs waiting for a worker */
 	char *agent_key;
 	int workers;			/* -1 until main.c asks the tokens */
 	int lock_after;			/* seconds, 0: never */

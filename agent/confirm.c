@@ -22,6 +22,7 @@
 
 #include "confirm.h"
 #include "log.h"
+#include "loop.h"
 #include "pinentry.h"
 #include "workers.h"
 
@@ -197,13 +198,12 @@ decide(struct job **v, size_t n, int r)
 	for (i = 0; i < n; i++) {
 		if (r == 0) {
 			v[i]->confirmed = 1;
-			if (workers_submit(v[i]) == 0)
-				continue;
-			job_fail(v[i], P11AGENT_ERR_BUSY, "agent busy: the "
-			    "token queue is full; try again");
-		} else
-			job_fail(v[i], r == P11AGENT_ERR_CONNECTION_CLOSED ?
-			    r : P11AGENT_ERR_DENIED, denial(r));
+			workers_run(v[i]);
+			loop_deliver(v[i]);
+			continue;
+		}
+		job_fail(v[i], r == P11AGENT_ERR_CONNECTION_CLOSED ?
+		    r : P11AGENT_ERR_DENIED, denial(r));
 		workers_finish(v[i]);
 	}
 }

@@ -5,8 +5,9 @@
  * through pinentry's CONFIRM on a thread of its own, so neither the event
  * loop nor the token workers wait for a human. Requests of one
  * connection that arrive together (a pipelined batch) share one prompt
- * for "N operations". An approved job goes on to the worker pool; a
- * refused one comes back with FAILURE 33 ("denied by user").
+ * for "N operations". This thread runs the approved jobs itself (a
+ * person is slower than any token); a refused one is answered with
+ * FAILURE 33 ("denied by user").
  */
 #ifndef P11AGENT_AGENT_CONFIRM_H
 #define P11AGENT_AGENT_CONFIRM_H
@@ -26,7 +27,7 @@ struct job;
 /*
  * Starts the confirmation thread; program is the pinentry to run (NULL:
  * "pinentry"; copied). Returns 0 or P11AGENT_ERR_SYSTEM_ERROR /
- * _NO_MEMORY. Call after workers_start().
+ * _NO_MEMORY.
  */
 int confirm_start(const char *program);
 /* Ends a prompt in progress, refuses what waits, joins. */
@@ -34,8 +35,8 @@ void confirm_stop(void);
 
 /*
  * Queues j (j->meta set) to be confirmed. Returns 0 (the confirmation
- * thread owns j, then the pool) or P11AGENT_ERR_BUSY (the caller still
- * owns j). Loop thread.
+ * thread owns j) or P11AGENT_ERR_BUSY (the caller still owns j). Agent
+ * lock held.
  */
 int confirm_submit(struct job *j);
 

@@ -5,7 +5,9 @@
  * sealed request frames, each checked against the frame limit before
  * its body is looked at. Anything malformed, unauthenticated or too big
  * closes this connection only; nothing here can end the agent. Output is
- * queued and written as the socket accepts it. Loop thread only.
+ * queued and written as the socket accepts it. The thread that holds
+ * the connection (loop.h) only; the agent lock is taken here for what
+ * dispatch.c and the rules need.
  */
 #include <sys/socket.h>
 
@@ -24,9 +26,11 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
+#include "loop.h"
 #include "policy.h"
 #include "secmem.h"
 #include "wire.h"
+#include "workers.h"
 
 struct conn *
 conn_new(int fd, size_t slot, uint64_t id, uid_t uid, pid_t pid, time_t now)
@@ -62,6 +66,7 @@ conn_free(struct conn *c)
 {
 	if (c == NULL)
 		return;
+	job_free(c->job);
 	channel_free(c->ch);
 	buf_free(c->in);
 	buf_free(c->out);
@@ -166,6 +171,8 @@ handshake(struct conn *c, const struct conn_env *env, const uint8_t *body,
 		conn_fail(c, r, "handshake message 1");
 		goto out;
 	}
+	/* The rules can be reloaded meanwhile: look and copy under lock. */
+	loop_lock();
 	if ((r = parse_hello(payload, &name)) != 0)
 		result = (uint32_t)-r;
 	else if ((r = policy_check(env->policy, channel_remote_static(c->ch),
@@ -174,6 +181,7 @@ handshake(struct conn *c, const struct conn_env *env, const uint8_t *body,
 	else
 		result = 0;
 	set_name(c, name != NULL ? name : "?", policy_name);
+	loop_unlock();
 
 	if ((r = buf_put_u32(reply, result)) != 0 ||
 	    (r = buf_put_cstring(reply, P11AGENT_VERSION)) != 0 ||
@@ -203,76 +211,101 @@ handshake(struct conn *c, const struct conn_env *env, const uint8_t *body,
 }
 
 void
-conn_process(struct conn *c, const struct conn_env *env, time_t now)
+conn_handle_frame(struct conn *c, const struct conn_env *env, time_t now)
 {
 	size_t flen, max;
 	int r;
 
-	while (c->state == CONN_HANDSHAKE || c->state == CONN_OPEN) {
-		/* Back-pressure: a peer that does not read gets no work. */
-		if (buf_len(c->out) >= CONN_OUT_HIGH)
-			break;
-		max = c->state == CONN_HANDSHAKE ? CONN_HELLO_MAX :
-		    P11AGENT_MAX_FRAME;
-		r = wire_frame_check(c->in, max, &flen);
-		if (r == P11AGENT_ERR_MESSAGE_INCOMPLETE)
-			break;
-		if (r != 0) {
+	if (c->state != CONN_HANDSHAKE && c->state != CONN_OPEN)
+		return;
+	max = c->state == CONN_HANDSHAKE ? CONN_HELLO_MAX : P11AGENT_MAX_FRAME;
+	if ((r = wire_frame_check(c->in, max, &flen)) != 0) {
+		if (r != P11AGENT_ERR_MESSAGE_INCOMPLETE)
 			conn_fail(c, r, "bad frame");
-			break;
-		}
-		if (c->state == CONN_HANDSHAKE) {
-			handshake(c, env, buf_ptr(c->in) + P11AGENT_FRAME_HDR,
-			    flen - P11AGENT_FRAME_HDR, now);
-		} else {
-			buf_reset(c->pt);
-			if ((r = channel_open(c->ch, buf_ptr(c->in), flen,
-			    c->pt)) != 0)
-				conn_fail(c, r, "open frame");
-			else
-				dispatch_request(c, c->pt);
-			buf_reset(c->pt);
-		}
-		if ((r = buf_consume(c->in, flen)) != 0) {
-			conn_fail(c, r, "consume frame");
-			break;
-		}
+		return;
 	}
+	if (c->state == CONN_HANDSHAKE)
+		handshake(c, env, buf_ptr(c->in) + P11AGENT_FRAME_HDR,
+		    flen - P11AGENT_FRAME_HDR, now);
+	else {
+		buf_reset(c->pt);
+		if ((r = channel_open(c->ch, buf_ptr(c->in), flen, c->pt)) != 0)
+			conn_fail(c, r, "open frame");
+		else {
+			loop_lock();
+			dispatch_request(c, c->pt);
+			loop_unlock();
+		}
+		buf_reset(c->pt);
+	}
+	if ((r = buf_consume(c->in, flen)) != 0)
+		conn_fail(c, r, "consume frame");
 }
 
-void
-conn_read(struct conn *c, const struct conn_env *env, time_t now)
+/* Bytes still missing from the frame at the front of c->in, or 0. */
+static size_t
+frame_missing(struct conn *c)
 {
-	size_t room, n;
+	size_t have = buf_len(c->in), max;
+	uint32_t len;
+
+	if (have < P11AGENT_FRAME_HDR)
+		return P11AGENT_FRAME_HDR - have;
+	if (buf_peek_u32(c->in, 0, &len) != 0)
+		return 0;
+	max = c->state == CONN_HANDSHAKE ? CONN_HELLO_MAX : P11AGENT_MAX_FRAME;
+	/* An impossible length is wire_frame_check's to report. */
+	if (len == 0 || len > max || have >= P11AGENT_FRAME_HDR + len)
+		return 0;
+	return P11AGENT_FRAME_HDR + len - have;
+}
+
+int
+conn_read_frame(struct conn *c)
+{
+	size_t n;
 	ssize_t got;
 	uint8_t *p;
 	int r;
 
-	if (!conn_want_read(c))
-		return;
-	room = P11AGENT_FRAME_HDR + P11AGENT_MAX_FRAME - buf_len(c->in);
-	n = room < CONN_READ_CHUNK ? room : CONN_READ_CHUNK;
-	if ((r = buf_reserve(c->in, n, &p)) != 0) {
-		conn_fail(c, r, "read buffer");
-		return;
+	while (conn_want_read(c)) {
+		if ((n = frame_missing(c)) == 0)
+			return 1;
+		if (n > CONN_READ_CHUNK)
+			n = CONN_READ_CHUNK;
+		if ((r = buf_reserve(c->in, n, &p)) != 0) {
+			conn_fail(c, r, "read buffer");
+			return 0;
+		}
+		got = read(c->fd, p, n);
+		if (got <= 0) {
+			buf_consume_end(c->in, n);
+			if (got == -1 && errno == EINTR)
+				continue;
+			if (got == -1 && (errno == EAGAIN ||
+			    errno == EWOULDBLOCK))
+				return 0;
+			if (got == 0)
+				log_debug_f("connection %" PRIu64 " (%s) closed "
+				    "by peer", c->id, c->name);
+			else
+				log_info_f("connection %" PRIu64 " (%s): read: "
+				    "%s", c->id, c->name, strerror(errno));
+			c->state = CONN_DEAD;
+			return 0;
+		}
+		buf_consume_end(c->in, n - (size_t)got);
 	}
-	got = read(c->fd, p, n);
-	if (got <= 0) {
-		buf_consume_end(c->in, n);
-		if (got == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-		    errno == EINTR))
-			return;
-		if (got == 0)
-			log_debug_f("connection %" PRIu64 " (%s) closed by "
-			    "peer", c->id, c->name);
-		else
-			log_info_f("connection %" PRIu64 " (%s): read: %s",
-			    c->id, c->name, strerror(errno));
-		c->state = CONN_DEAD;
-		return;
-	}
-	buf_consume_end(c->in, n - (size_t)got);
-	conn_process(c, env, now);
+	return 0;
+}
+
+int
+conn_queue_job(struct conn *c, struct job *j)
+{
+	if (c->job != NULL)
+		return P11AGENT_ERR_BUSY;
+	c->job = j;
+	return 0;
 }
 
 void

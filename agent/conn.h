@@ -4,7 +4,10 @@
  * conn.h - one client connection: its non-blocking socket, the Noise
  * handshake, and the sealed frames in and out. A connection is never
  * freed while code below the loop runs for it: handlers only mark it
- * dead (conn_fail) and the loop reaps it. Loop thread only.
+ * dead (conn_fail) and its holder reaps it (loop_release). Only the
+ * thread that holds the connection (loop.h) calls these; dispatching
+ * happens under the agent lock, reading, opening, sealing and sending
+ * without it.
  */
 #ifndef P11AGENT_AGENT_CONN_H
 #define P11AGENT_AGENT_CONN_H
@@ -34,6 +37,7 @@ enum conn_state {
 
 struct buf;
 struct channel;
+struct job;
 struct channel_keypair;
 struct policy;
 
@@ -49,7 +53,9 @@ struct conn {
 	struct buf *in;		/* received, not yet processed */
 	struct buf *out;	/* queued for the socket */
 	struct buf *pt;		/* plaintext of the current request */
-	unsigned int inflight;	/* requests on the worker pool */
+	unsigned int inflight;	/* operations running or being confirmed */
+	int busy;		/* a thread holds it (loop.h); agent lock */
+	struct job *job;	/* the operation the last frame asked for */
 	char name[64];		/* "client-name/policy-name", printable */
 	char client[64];	/* client-name alone: the client's claim */
 	char exe[256];		/* /proc/PID/exe when first needed, or "" */
@@ -70,14 +76,30 @@ struct conn *conn_new(int fd, size_t slot, uint64_t id, uid_t uid, pid_t pid,
     time_t now);
 void conn_free(struct conn *c);
 
-/* Reads what the socket has and processes complete frames. */
-void conn_read(struct conn *c, const struct conn_env *env, time_t now);
-/* Processes frames already buffered (after back-pressure eased). */
-void conn_process(struct conn *c, const struct conn_env *env, time_t now);
+/*
+ * Reads towards the next frame, never past it: what a client pipelines
+ * stays in the socket, so the other reactors can take it. Returns 1 when
+ * a whole frame is buffered, 0 when the socket has no more for now (or
+ * the connection died).
+ */
+int conn_read_frame(struct conn *c);
+/*
+ * Handles the frame conn_read_frame() completed: the handshake, or a
+ * request opened and dispatched (under the agent lock, taken here). A
+ * private-key operation is left in c->job for the caller to run.
+ */
+void conn_handle_frame(struct conn *c, const struct conn_env *env,
+    time_t now);
+/*
+ * Dispatch: j is the operation of the request just handled (agent lock
+ * held). Returns 0 (c owns j until the caller takes it) or
+ * P11AGENT_ERR_BUSY.
+ */
+int conn_queue_job(struct conn *c, struct job *j);
 /* Writes queued output; moves CLOSING to DEAD once it is all out. */
 void conn_flush(struct conn *c);
 
-/* 1 if the loop should poll for input / output. */
+/* 1 if the connection waits for input / output. */
 int conn_want_read(const struct conn *c);
 int conn_want_write(const struct conn *c);
 

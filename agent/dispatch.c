@@ -4,11 +4,12 @@
  * dispatch.c - the agent's request handlers. Each request body is parsed
  * exactly (a short field, an over-long string or a trailing byte is
  * FAILURE 6) and every handler sends exactly one reply, now or when its
- * worker job completes. STATUS, LIST_KEYS and PING are answered here
- * from snapshots; SIGN, DECRYPT and DERIVE are checked against the
- * client's authorized_clients rules and go to the worker pool (through
- * the confirmation thread when a person must say yes). PINs from UNLOCK
- * live in secure memory for one token_login(). Loop thread only.
+ * job completes. STATUS, LIST_KEYS and PING are answered here from
+ * snapshots; SIGN, DECRYPT and DERIVE are checked against the client's
+ * authorized_clients rules and become a job that the calling reactor
+ * runs (or the confirmation thread, when a person must say yes). PINs
+ * from UNLOCK live in secure memory for one token_login(). Called with
+ * the agent lock held (loop.h) by the thread that holds the connection.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -537,7 +538,7 @@ check_keyop(struct conn *c, struct keyop *ko)
 
 /*
  * Queues a checked private-key request: to the confirmation thread when
- * a person must say yes, else to the worker pool. Sends the failure
+ * a person must say yes, else for the reactor to run. Sends the failure
  * itself; returns nothing because the reply comes from
  * dispatch_complete() on success.
  */
@@ -578,11 +579,11 @@ queue_job(struct conn *c, struct request *rq, struct keyop *ko)
 	/* The job waits in token.c for the PIN the keeper asks for. */
 	if (!token_logged_in(ag.token))
 		recovery_request_login(c->name, (long)c->pid);
-	if ((r = ko->confirm ? confirm_submit(j) : workers_submit(j)) != 0) {
+	if ((r = ko->confirm ? confirm_submit(j) : conn_queue_job(c, j)) != 0) {
 		job_free(j);
 		send_failure(c, rq->id, r, ko->confirm ? "agent busy: too many "
 		    "operations wait for confirmation; try again" :
-		    "agent busy: the token queue is full; try again");
+		    "agent busy: try again");
 		return;
 	}
 	c->inflight++;
@@ -1036,18 +1037,31 @@ unlock_done(uint64_t conn_id, size_t slot, uint32_t req_id, int r)
 	struct conn *c;
 
 	if (r == 0) {
+		loop_lock();
 		ag.last_use = loop_now();
 		refresh_keys();
+		loop_unlock();
 	}
-	if ((c = loop_conn(slot, conn_id)) == NULL || c->state != CONN_OPEN)
+	if ((c = loop_acquire(slot, conn_id)) == NULL)
 		return;
-	audit_event(c, "unlock", "pinentry", r);
-	log_info_fr(r, "unlock by %s, uid %ld, through pinentry", c->name,
-	    (long)c->uid);
-	if (r == 0)
-		send_ok_empty(c, req_id);
-	else
-		send_status(c, req_id, r);
+	loop_lock();
+	if (c->state == CONN_OPEN) {
+		audit_event(c, "unlock", "pinentry", r);
+		log_info_fr(r, "unlock by %s, uid %ld, through pinentry",
+		    c->name, (long)c->uid);
+		if (r == 0)
+			send_ok_empty(c, req_id);
+		else
+			send_status(c, req_id, r);
+	}
+	loop_unlock();
+	loop_release(c);
+}
+
+void
+dispatch_unlocks(void)
+{
+	recovery_unlock_collect(unlock_done);
 }
 
 int
@@ -1055,7 +1069,6 @@ dispatch_tick(time_t now)
 {
 	time_t idle;
 
-	recovery_unlock_collect(unlock_done);
 	if (ag.lock_after <= 0 || !token_logged_in(ag.token))
 		return -1;
 	idle = now - ag.last_use;

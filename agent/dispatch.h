@@ -5,8 +5,8 @@
  * by the table in dispatch.c (docs/PROTOCOL.md section 4 documents the
  * same rows). Every request gets exactly one reply; private-key
  * operations are answered when their worker job completes, possibly out
- * of order. Holds the key-list snapshot and the lock state. Loop thread
- * only.
+ * of order. Holds the key-list snapshot and the lock state. Agent lock
+ * held (loop.h), except where said.
  */
 #ifndef P11AGENT_AGENT_DISPATCH_H
 #define P11AGENT_AGENT_DISPATCH_H
@@ -52,5 +52,11 @@ void dispatch_complete(struct conn *c, struct job *j);
  * due, or -1 if none is pending.
  */
 int dispatch_tick(time_t now);
+
+/*
+ * Replies to the UNLOCKs whose pinentry login has ended. Main thread,
+ * without the agent lock (it takes it and the connections).
+ */
+void dispatch_unlocks(void);
 
 #endif /* P11AGENT_AGENT_DISPATCH_H */

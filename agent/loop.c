@@ -1,13 +1,23 @@
 /* SPDX-License-Identifier: ISC */
 /* Copyright (c) 2026 The p11agent authors */
 /*
- * loop.c - the event loop. One thread owns every connection; worker
- * threads only ever touch jobs, and tell the loop about completions
- * through an eventfd. Connections are freed only here, between events,
- * after their queued jobs are cancelled; completions that name a
- * connection id no longer in its slot are dropped (and wiped). Peers of
- * another uid are closed on accept, before any crypto.
+ * loop.c - reactor threads over one epoll set, and the main thread.
+ *
+ * Every connection is registered EPOLLONESHOT: an event goes to exactly
+ * one reactor, which takes the connection (busy), reads at most one
+ * frame, dispatches it and gives the connection back (re-arming it)
+ * before it runs the frame's token operation; the reply is sealed and
+ * sent by that same thread. A sequential client therefore costs one
+ * wake-up each way, like a direct socket peer, and a pipelining client's
+ * next frame is taken by the next idle reactor while this one works. As
+ * each turn reads one frame, the kernel's ready list serves connections
+ * round-robin: a flood waits behind itself.
+ *
+ * A connection is freed only by the thread that holds it, after it left
+ * the table (under the agent lock) and the epoll set. Peers of another
+ * uid are closed on accept, before any crypto.
  */
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -15,6 +25,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +34,7 @@
 
 #include <p11agent/p11agent.h>
 
+#include "confirm.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
@@ -31,18 +44,30 @@
 
 #define LOOP_ACCEPT_BURST	64	/* connections accepted per wakeup */
 #define LOOP_ACCEPT_PAUSE	1	/* seconds, no accept after EMFILE */
+#define LOOP_SCAN_MS		1000	/* deadline scan with connections open */
+#define LOOP_STOP_TAG		UINT64_MAX	/* epoll data of stopfd */
 
 static struct {
+	pthread_mutex_t mtx;		/* the agent lock */
 	int listen_fd;
-	int wakefd;
+	int wakefd;			/* signals, the token keeper */
+	int epfd;
+	int stopfd;			/* readable: reactors end */
+	const struct conn_env *env;
 	struct conn *conns[P11AGENT_MAX_CONNS];
 	size_t nconns;
 	size_t next_slot;		/* first slot to try for a new conn */
 	uint64_t next_id;
 	time_t accept_paused_until;
-	struct pollfd pfd[P11AGENT_MAX_CONNS + 2];
-	size_t pslot[P11AGENT_MAX_CONNS + 2];
-} lp = { .listen_fd = -1, .wakefd = -1 };
+	pthread_t *threads;
+	unsigned int nthreads;
+} lp = {
+	.mtx = PTHREAD_MUTEX_INITIALIZER,
+	.listen_fd = -1,
+	.wakefd = -1,
+	.epfd = -1,
+	.stopfd = -1,
+};
 
 static volatile sig_atomic_t got_stop, got_reload;
 
@@ -54,6 +79,18 @@ loop_now(void)
 	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
 		return 0;
 	return ts.tv_sec;
+}
+
+void
+loop_lock(void)
+{
+	pthread_mutex_lock(&lp.mtx);
+}
+
+void
+loop_unlock(void)
+{
+	pthread_mutex_unlock(&lp.mtx);
 }
 
 static void
@@ -85,8 +122,10 @@ loop_init(int listen_fd)
 		log_err_f("listening socket: %s", strerror(errno));
 		return P11AGENT_ERR_SYSTEM_ERROR;
 	}
-	if ((lp.wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
-		log_err_f("eventfd: %s", strerror(errno));
+	if ((lp.wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    (lp.stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    (lp.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		log_err_f("event loop: %s", strerror(errno));
 		return P11AGENT_ERR_SYSTEM_ERROR;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -107,14 +146,16 @@ loop_wakefd(void)
 	return lp.wakefd;
 }
 
-size_t
-loop_nconns(void)
+/* The epoll data of a connection: its slot and id in one word. */
+static uint64_t
+conn_tag(const struct conn *c)
 {
-	return lp.nconns;
+	return c->id * P11AGENT_MAX_CONNS + c->slot;
 }
 
-struct conn *
-loop_conn(size_t slot, uint64_t id)
+/* Agent lock held. The connection with this tag, or NULL. */
+static struct conn *
+lookup_locked(size_t slot, uint64_t id)
 {
 	struct conn *c;
 
@@ -124,25 +165,301 @@ loop_conn(size_t slot, uint64_t id)
 	return c;
 }
 
+/* Agent lock held: (re-)arms c for what it waits for. */
 static void
-reap(struct conn *c)
+arm_locked(struct conn *c, int op)
 {
-	/* Its queued jobs would only be dropped on completion: skip them. */
-	if (c->inflight > 0)
-		workers_cancel(c->id);
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLONESHOT;
+	if (conn_want_read(c))
+		ev.events |= EPOLLIN;
+	if (conn_want_write(c))
+		ev.events |= EPOLLOUT;
+	ev.data.u64 = conn_tag(c);
+	/* Only ENOMEM can fail here; without events the peer is lost. */
+	if (epoll_ctl(lp.epfd, op, c->fd, &ev) != 0) {
+		log_err_f("connection %" PRIu64 ": epoll: %s", c->id,
+		    strerror(errno));
+		c->state = CONN_DEAD;
+		if (op == EPOLL_CTL_MOD)
+			(void)shutdown(c->fd, SHUT_RDWR);
+	}
+}
+
+struct conn *
+loop_acquire(size_t slot, uint64_t id)
+{
+	struct conn *c;
+
+	loop_lock();
+	/* A holder never blocks while it holds: this wait is short. */
+	while ((c = lookup_locked(slot, id)) != NULL && c->busy) {
+		loop_unlock();
+		sched_yield();
+		loop_lock();
+	}
+	if (c != NULL)
+		c->busy = 1;
+	loop_unlock();
+	return c;
+}
+
+/* For a reactor's event: takes c unless another thread holds it. */
+static struct conn *
+try_acquire(uint64_t tag)
+{
+	struct conn *c;
+
+	loop_lock();
+	c = lookup_locked((size_t)(tag % P11AGENT_MAX_CONNS),
+	    tag / P11AGENT_MAX_CONNS);
+	if (c != NULL && c->busy)
+		c = NULL;	/* its holder re-arms it when done */
+	if (c != NULL)
+		c->busy = 1;
+	loop_unlock();
+	return c;
+}
+
+/* Handshake and final-flush deadlines; the holder's own check. */
+static void
+expire(struct conn *c, time_t now)
+{
+	if (c->deadline == 0 || now < c->deadline || c->state == CONN_DEAD)
+		return;
+	if (c->state == CONN_HANDSHAKE)
+		log_info_f("connection %" PRIu64 " (uid %ld pid %ld): "
+		    "handshake timed out", c->id, (long)c->uid, (long)c->pid);
+	c->state = CONN_DEAD;
+}
+
+void
+loop_release(struct conn *c)
+{
+	struct job *j;
+	uint64_t id;
+
+	if (c->state != CONN_DEAD && conn_want_write(c))
+		conn_flush(c);
+	expire(c, loop_now());
+	loop_lock();
+	if (c->state != CONN_DEAD)
+		arm_locked(c, EPOLL_CTL_MOD);
+	if (c->state != CONN_DEAD) {
+		c->busy = 0;
+		loop_unlock();
+		return;
+	}
+	/* Gone: out of the table and the epoll set, then freed. */
 	lp.conns[c->slot] = NULL;
 	lp.nconns--;
+	(void)epoll_ctl(lp.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	id = c->id;
+	j = c->job;
+	c->job = NULL;
+	loop_unlock();
+	job_free(j);
+	/* Its operations waiting for a person are dropped. */
+	confirm_cancel(id);
 	conn_free(c);
 }
 
+void
+loop_deliver(struct job *j)
+{
+	struct conn *c;
+
+	if ((c = loop_acquire(j->conn_slot, j->conn_id)) == NULL) {
+		log_debug_f("dropping reply %" PRIu32 " for closed "
+		    "connection %" PRIu64, j->req_id, j->conn_id);
+		job_free(j);
+		return;
+	}
+	loop_lock();
+	if (c->inflight > 0)
+		c->inflight--;
+	if (c->state == CONN_OPEN)
+		dispatch_complete(c, j);
+	loop_unlock();
+	job_free(j);
+	loop_release(c);
+}
+
+/* One event of a reactor: a frame in, its operation run, replies out. */
 static void
-accept_some(time_t now)
+serve(uint64_t tag)
+{
+	struct conn *c;
+	struct job *j;
+
+	if ((c = try_acquire(tag)) == NULL)
+		return;
+	expire(c, loop_now());
+	if (conn_read_frame(c))
+		conn_handle_frame(c, lp.env, loop_now());
+	j = c->job;
+	c->job = NULL;
+	/* Back to the set first: its next frame may go to another reactor. */
+	loop_release(c);
+	if (j == NULL)
+		return;
+	workers_run(j);
+	loop_deliver(j);
+}
+
+static void *
+reactor_main(void *arg)
+{
+	struct epoll_event ev;
+	int n;
+
+	(void)arg;
+	for (;;) {
+		n = epoll_wait(lp.epfd, &ev, 1, -1);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			log_err_f("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		if (n == 0)
+			continue;
+		if (ev.data.u64 == LOOP_STOP_TAG)
+			break;
+		serve(ev.data.u64);
+	}
+	return NULL;
+}
+
+int
+loop_start(const struct conn_env *env, unsigned int n)
+{
+	struct epoll_event ev;
+	sigset_t all, old;
+	unsigned int i;
+	int e = 0;
+
+	if (n == 0 || lp.threads != NULL)
+		return P11AGENT_ERR_INVALID_ARGUMENT;
+	lp.env = env;
+	memset(&ev, 0, sizeof(ev));
+	/* Level-triggered, not one-shot: every reactor sees it. */
+	ev.events = EPOLLIN;
+	ev.data.u64 = LOOP_STOP_TAG;
+	if (epoll_ctl(lp.epfd, EPOLL_CTL_ADD, lp.stopfd, &ev) != 0) {
+		log_err_f("epoll: %s", strerror(errno));
+		return P11AGENT_ERR_SYSTEM_ERROR;
+	}
+	if ((lp.threads = calloc(n, sizeof(*lp.threads))) == NULL)
+		return P11AGENT_ERR_NO_MEMORY;
+	/* Signals go to the main thread only. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (i = 0; i < n; i++) {
+		if ((e = pthread_create(&lp.threads[i], NULL, reactor_main,
+		    NULL)) != 0)
+			break;
+		lp.nthreads++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (lp.nthreads != n) {
+		log_err_f("cannot start a reactor thread: %s", strerror(e));
+		loop_stop();
+		return P11AGENT_ERR_SYSTEM_ERROR;
+	}
+	log_debug_f("%u reactor threads", n);
+	return 0;
+}
+
+void
+loop_stop(void)
+{
+	uint64_t one = 1;
+	unsigned int i;
+
+	if (lp.stopfd != -1 && lp.nthreads > 0)
+		while (write(lp.stopfd, &one, sizeof(one)) == -1 &&
+		    errno == EINTR)
+			;
+	for (i = 0; i < lp.nthreads; i++)
+		pthread_join(lp.threads[i], NULL);
+	free(lp.threads);
+	lp.threads = NULL;
+	lp.nthreads = 0;
+}
+
+/* Agent lock held. The first free slot, or SIZE_MAX. */
+static size_t
+free_slot_locked(void)
+{
+	size_t i, slot;
+
+	for (i = 0; i < P11AGENT_MAX_CONNS; i++) {
+		slot = (lp.next_slot + i) % P11AGENT_MAX_CONNS;
+		if (lp.conns[slot] == NULL)
+			return slot;
+	}
+	return SIZE_MAX;
+}
+
+/* Checks the peer and adds its connection; closes fd if refused. */
+static void
+admit(int fd, time_t now)
 {
 	struct conn *c;
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	size_t i, slot;
+	size_t slot;
+
+	if (peer_getcred(fd, &uid, &gid, &pid) != 0) {
+		log_info_f("cannot get peer credentials; closing");
+		close(fd);
+		return;
+	}
+	/* XXX not rate-limited: another local user can fill the log. */
+	if (uid != getuid() && uid != 0) {
+		log_info_f("refused connection from uid %ld pid %ld: "
+		    "not our uid", (long)uid, (long)pid);
+		close(fd);
+		return;
+	}
+	loop_lock();
+	if (lp.nconns >= P11AGENT_MAX_CONNS ||
+	    (slot = free_slot_locked()) == SIZE_MAX) {
+		loop_unlock();
+		log_info_f("refused connection from pid %ld: %d "
+		    "connections open", (long)pid, P11AGENT_MAX_CONNS);
+		close(fd);
+		return;
+	}
+	if ((c = conn_new(fd, slot, ++lp.next_id, uid, pid, now)) == NULL) {
+		loop_unlock();
+		log_err_f("out of memory for a connection");
+		close(fd);
+		return;
+	}
+	lp.conns[slot] = c;
+	lp.nconns++;
+	lp.next_slot = (slot + 1) % P11AGENT_MAX_CONNS;
+	arm_locked(c, EPOLL_CTL_ADD);
+	if (c->state == CONN_DEAD) {
+		lp.conns[slot] = NULL;
+		lp.nconns--;
+		loop_unlock();
+		conn_free(c);
+		return;
+	}
+	loop_unlock();
+	log_debug_f("connection %" PRIu64 " from uid %ld pid %ld", c->id,
+	    (long)uid, (long)pid);
+}
+
+static void
+accept_some(time_t now)
+{
 	int fd, n;
 
 	for (n = 0; n < LOOP_ACCEPT_BURST; n++) {
@@ -158,80 +475,29 @@ accept_some(time_t now)
 			lp.accept_paused_until = now + LOOP_ACCEPT_PAUSE;
 			return;
 		}
-		if (peer_getcred(fd, &uid, &gid, &pid) != 0) {
-			log_info_f("cannot get peer credentials; closing");
-			close(fd);
-			continue;
-		}
-		/* XXX not rate-limited: another local user can fill the log. */
-		if (uid != getuid() && uid != 0) {
-			log_info_f("refused connection from uid %ld pid %ld: "
-			    "not our uid", (long)uid, (long)pid);
-			close(fd);
-			continue;
-		}
-		if (lp.nconns >= P11AGENT_MAX_CONNS) {
-			log_info_f("refused connection from pid %ld: %d "
-			    "connections open", (long)pid, P11AGENT_MAX_CONNS);
-			close(fd);
-			continue;
-		}
-		for (i = 0, slot = lp.next_slot; i < P11AGENT_MAX_CONNS; i++) {
-			slot = (lp.next_slot + i) % P11AGENT_MAX_CONNS;
-			if (lp.conns[slot] == NULL)
-				break;
-		}
-		if ((c = conn_new(fd, slot, ++lp.next_id, uid, pid, now)) ==
-		    NULL) {
-			log_err_f("out of memory for a connection");
-			close(fd);
-			continue;
-		}
-		lp.conns[slot] = c;
-		lp.nconns++;
-		lp.next_slot = (slot + 1) % P11AGENT_MAX_CONNS;
-		log_debug_f("connection %" PRIu64 " from uid %ld pid %ld",
-		    c->id, (long)uid, (long)pid);
+		admit(fd, now);
 	}
 }
 
+/*
+ * Past their deadline: a connection nobody holds is shut down, so that
+ * its next event brings it to a reactor, which closes it (expire()).
+ * Held ones are checked by their holder on release.
+ */
 static void
-complete_jobs(void)
+poke_expired(time_t now)
 {
-	struct job *j, *next;
 	struct conn *c;
-	uint64_t v;
+	size_t i;
 
-	while (read(lp.wakefd, &v, sizeof(v)) == -1 && errno == EINTR)
-		;
-	for (j = workers_collect(); j != NULL; j = next) {
-		next = j->next;
-		c = j->conn_slot < P11AGENT_MAX_CONNS ?
-		    lp.conns[j->conn_slot] : NULL;
-		if (c != NULL && c->id == j->conn_id) {
-			if (c->inflight > 0)
-				c->inflight--;
-			if (c->state == CONN_OPEN) {
-				dispatch_complete(c, j);
-				conn_flush(c);
-			}
-		} else
-			log_debug_f("dropping reply %" PRIu32 " for closed "
-			    "connection %" PRIu64, j->req_id, j->conn_id);
-		job_free(j);
+	loop_lock();
+	for (i = 0; i < P11AGENT_MAX_CONNS; i++) {
+		if ((c = lp.conns[i]) == NULL || c->busy ||
+		    c->deadline == 0 || now < c->deadline)
+			continue;
+		(void)shutdown(c->fd, SHUT_RDWR);
 	}
-}
-
-/* Handshake and final-flush deadlines. */
-static void
-expire(struct conn *c, time_t now)
-{
-	if (c->deadline == 0 || now < c->deadline || c->state == CONN_DEAD)
-		return;
-	if (c->state == CONN_HANDSHAKE)
-		log_info_f("connection %" PRIu64 " (uid %ld pid %ld): "
-		    "handshake timed out", c->id, (long)c->uid, (long)c->pid);
-	c->state = CONN_DEAD;
+	loop_unlock();
 }
 
 /* Adds the poll timeout for deadline to *timeoutp (milliseconds). */
@@ -246,13 +512,13 @@ min_timeout(int *timeoutp, time_t deadline, time_t now)
 }
 
 enum loop_exit
-loop_run(const struct conn_env *env)
+loop_run(void)
 {
-	struct conn *c;
-	size_t n, i, listen_idx;
+	struct pollfd pfd[2];
+	uint64_t v;
 	time_t now;
-	int timeout, t;
-	short ev;
+	size_t n;
+	int timeout, t, listening;
 
 	for (;;) {
 		if (got_stop)
@@ -261,83 +527,45 @@ loop_run(const struct conn_env *env)
 			got_reload = 0;
 			return LOOP_RELOAD;
 		}
+		/* UNLOCKs answered through the pinentry. */
+		dispatch_unlocks();
 		now = loop_now();
 		timeout = -1;
-		if ((t = dispatch_tick(now)) >= 0)
+		loop_lock();
+		t = dispatch_tick(now);
+		n = lp.nconns;
+		loop_unlock();
+		if (t >= 0)
 			min_timeout(&timeout, now + t, now);
+		if (n > 0 && (timeout < 0 || timeout > LOOP_SCAN_MS))
+			timeout = LOOP_SCAN_MS;
 
-		n = 0;
-		lp.pfd[n].fd = lp.wakefd;
-		lp.pfd[n].events = POLLIN;
-		lp.pslot[n++] = SIZE_MAX;
-		listen_idx = SIZE_MAX;
+		pfd[0].fd = lp.wakefd;
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		listening = 0;
 		if (now < lp.accept_paused_until)
 			min_timeout(&timeout, lp.accept_paused_until, now);
-		else if (lp.nconns < P11AGENT_MAX_CONNS) {
-			listen_idx = n;
-			lp.pfd[n].fd = lp.listen_fd;
-			lp.pfd[n].events = POLLIN;
-			lp.pslot[n++] = SIZE_MAX;
+		else if (n < P11AGENT_MAX_CONNS) {
+			pfd[1].fd = lp.listen_fd;
+			pfd[1].events = POLLIN;
+			pfd[1].revents = 0;
+			listening = 1;
 		}
-		for (i = 0; i < P11AGENT_MAX_CONNS; i++) {
-			if ((c = lp.conns[i]) == NULL)
-				continue;
-			ev = 0;
-			if (conn_want_read(c))
-				ev |= POLLIN;
-			if (conn_want_write(c))
-				ev |= POLLOUT;
-			if (c->deadline != 0)
-				min_timeout(&timeout, c->deadline, now);
-			lp.pfd[n].fd = c->fd;
-			lp.pfd[n].events = ev;
-			lp.pfd[n].revents = 0;
-			lp.pslot[n++] = i;
-		}
-		for (i = 0; i < n; i++)
-			lp.pfd[i].revents = 0;
-
-		if (poll(lp.pfd, n, timeout) == -1) {
+		if (poll(pfd, 1 + listening, timeout) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_err_f("poll: %s", strerror(errno));
 			return LOOP_ERROR;
 		}
 		now = loop_now();
-
-		if (lp.pfd[0].revents != 0)
-			complete_jobs();
-		if (listen_idx != SIZE_MAX && lp.pfd[listen_idx].revents != 0)
+		if (pfd[0].revents != 0)
+			while (read(lp.wakefd, &v, sizeof(v)) == -1 &&
+			    errno == EINTR)
+				;
+		if (listening && pfd[1].revents != 0)
 			accept_some(now);
-
-		for (i = 0; i < n; i++) {
-			if (lp.pslot[i] == SIZE_MAX)
-				continue;
-			if ((c = lp.conns[lp.pslot[i]]) == NULL)
-				continue;
-			ev = lp.pfd[i].revents;
-			if (ev & (POLLERR | POLLNVAL))
-				c->state = CONN_DEAD;
-			else if ((ev & POLLHUP) && !(lp.pfd[i].events & POLLIN))
-				c->state = CONN_DEAD;	/* gone, no input */
-			if (ev & (POLLIN | POLLHUP))
-				conn_read(c, env, now);
-			if (conn_want_write(c))
-				conn_flush(c);
-			/* Output below the mark again: serve buffered input. */
-			if (c->state == CONN_OPEN && conn_want_read(c))
-				conn_process(c, env, now);
-			if (conn_want_write(c))
-				conn_flush(c);
-		}
-
-		for (i = 0; i < P11AGENT_MAX_CONNS; i++) {
-			if ((c = lp.conns[i]) == NULL)
-				continue;
-			expire(c, now);
-			if (c->state == CONN_DEAD)
-				reap(c);
-		}
+		poke_expired(now);
 	}
 }
 
@@ -355,5 +583,9 @@ loop_cleanup(void)
 	lp.nconns = 0;
 	if (lp.wakefd != -1)
 		close(lp.wakefd);
-	lp.wakefd = -1;
+	if (lp.stopfd != -1)
+		close(lp.stopfd);
+	if (lp.epfd != -1)
+		close(lp.epfd);
+	lp.wakefd = lp.stopfd = lp.epfd = -1;
 }

@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: ISC */
 /* Copyright (c) 2026 The p11agent authors */
 /*
- * loop.h - the agent's single-threaded poll() loop: the listening socket,
- * every connection, and an eventfd that worker threads and signal
- * handlers write to. Connections are found by (slot, id), so a reply for
- * a connection that has since closed (and whose slot was reused) is
- * recognised and dropped. Loop thread only, except loop_wakeup().
+ * loop.h - the agent's threads. N reactor threads share one epoll set of
+ * connections: the one that takes a connection's event reads one frame,
+ * dispatches it and runs its token operation itself, so a request wakes
+ * one thread, not a chain of them. The main thread accepts, handles
+ * signals, timers and deadlines.
+ *
+ * Locking: one agent lock (loop_lock) guards the connection table, the
+ * dispatcher's state and the rules. A connection is worked on by one
+ * thread at a time, the one that holds it (loop_acquire): that thread
+ * alone touches its buffers and channel, and sends without the agent
+ * lock. Token operations run with neither held. Connections are found
+ * by (slot, id), so a reply for one that has closed (its slot maybe
+ * reused) is recognised and dropped.
  */
 #ifndef P11AGENT_AGENT_LOOP_H
 #define P11AGENT_AGENT_LOOP_H
@@ -14,7 +22,9 @@
 #include <stdint.h>
 #include <time.h>
 
+struct conn;
 struct conn_env;
+struct job;
 
 enum loop_exit { LOOP_STOP = 0, LOOP_RELOAD = 1, LOOP_ERROR = -1 };
 
@@ -27,27 +37,50 @@ time_t loop_now(void);
  * Returns 0 or P11AGENT_ERR_SYSTEM_ERROR.
  */
 int loop_init(int listen_fd);
-/* The eventfd that workers signal on completion. */
+/* The eventfd that wakes the main thread (the token keeper uses it). */
 int loop_wakefd(void);
 
 /*
- * Serves until a signal asks to stop (LOOP_STOP) or to reload the
- * authorized clients (LOOP_RELOAD; call again afterwards), or a system
- * error leaves it unable to go on (LOOP_ERROR). env is borrowed for
- * the duration of the call.
+ * Starts n reactor threads; env is borrowed until loop_stop() and may be
+ * changed under loop_lock(). Returns 0 or P11AGENT_ERR_SYSTEM_ERROR.
+ * Signals are blocked in them.
  */
-enum loop_exit loop_run(const struct conn_env *env);
-
-/* Closes every connection and the eventfd (not the listening socket). */
-void loop_cleanup(void);
-
-/* Number of open connections, for STATUS and logs. */
-size_t loop_nconns(void);
+int loop_start(const struct conn_env *env, unsigned int n);
+/* Stops the reactors, waiting for operations in progress. */
+void loop_stop(void);
 
 /*
- * The connection in slot with this id, or NULL when it has closed (the
- * slot may hold another one by now). For replies that come late.
+ * Main thread: accepts and keeps timers until a signal asks to stop
+ * (LOOP_STOP) or to reload the authorized clients (LOOP_RELOAD; call
+ * again afterwards), or a system error leaves it unable to go on
+ * (LOOP_ERROR).
  */
-struct conn *loop_conn(size_t slot, uint64_t id);
+enum loop_exit loop_run(void);
+
+/* Closes every connection and the eventfds (not the listening socket). */
+void loop_cleanup(void);
+
+/* The agent lock. */
+void loop_lock(void);
+void loop_unlock(void);
+
+/*
+ * Takes the connection in slot with this id for the calling thread,
+ * waiting while another holds it; NULL when it has closed. Call without
+ * the agent lock; give it back with loop_release().
+ */
+struct conn *loop_acquire(size_t slot, uint64_t id);
+/*
+ * Sends what c has queued, then gives it back to the reactors (or closes
+ * it if it died). Without the agent lock.
+ */
+void loop_release(struct conn *c);
+
+/*
+ * Replies to the connection of a finished job (dispatch_complete) and
+ * frees j; drops it if the connection has closed. Any thread, without
+ * the agent lock.
+ */
+void loop_deliver(struct job *j);
 
 #endif /* P11AGENT_AGENT_LOOP_H */

@@ -60,6 +60,7 @@ static struct {
 	int listen_fd;
 	int inherited;		/* socket activation: the socket is not ours */
 	int ready_fd;		/* daemon child: tells the parent we listen */
+	struct conn_env env;	/* the reactors': kp, policy (agent lock) */
 } g = { .listen_fd = -1, .ready_fd = -1 };
 
 static void
@@ -73,8 +74,8 @@ cleanup(void)
 	/* A prompt in progress ends; its jobs never reach the pool. */
 	confirm_stop();
 	/* XXX waits for running operations; a hung token hangs shutdown. */
-	workers_stop();
-	/* After the workers: their last lines are in. */
+	loop_stop();
+	/* After the reactors: their last lines are in. */
 	audit_close();
 	loop_cleanup();
 	dispatch_cleanup();
@@ -554,17 +555,20 @@ reload_policy(void)
 		log_err_f("keeping the old authorized clients: %s", err);
 		return;
 	}
+	/* Reactors check rules under the agent lock. */
+	loop_lock();
 	policy_carry_rates(p, g.policy);
 	policy_free(g.policy);
 	g.policy = p;
+	g.env.policy = p;
 	dispatch_set_policy(g.policy, g.confirm_keys);
+	loop_unlock();
 	log_info_f("reloaded %zu authorized clients", policy_count(p));
 }
 
 int
 main(int argc, char **argv)
 {
-	struct conn_env env;
 	struct recovery_opts ropts;
 	char err[PATH_MAX + 128], host[256], comment[300];
 	int r, status;
@@ -653,11 +657,12 @@ main(int argc, char **argv)
 		detach();
 	else if (!g.inherited)
 		print_env(getpid());
-	workers_set_max_queue((size_t)g.cfg.max_queue);
 	/* Threads only after the fork. */
-	if ((r = workers_start(g.token, (unsigned int)g.cfg.workers,
-	    loop_wakefd())) != 0)
-		die("cannot start worker threads: %s", p11agent_strerror(r));
+	workers_init(g.token);
+	g.env.kp = g.kp;
+	g.env.policy = g.policy;
+	if ((r = loop_start(&g.env, (unsigned int)g.cfg.workers)) != 0)
+		die("cannot start reactor threads: %s", p11agent_strerror(r));
 	if ((r = confirm_start(g.cfg.pinentry)) != 0)
 		die("cannot start the confirmation thread: %s",
 		    p11agent_strerror(r));
@@ -674,9 +679,7 @@ main(int argc, char **argv)
 
 	status = 0;
 	for (;;) {
-		env.kp = g.kp;
-		env.policy = g.policy;
-		e = loop_run(&env);
+		e = loop_run();
 		if (e == LOOP_RELOAD) {
 			reload_policy();
 			audit_reopen();

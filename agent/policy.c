@@ -7,7 +7,7 @@
  * out or lets one in. The file must not be writable by anyone but us
  * (or root). Certificates come from the token (the agent's own key
  * list), never from a client; they are parsed once per key snapshot.
- * Loop thread only.
+ * Agent lock held (loop.h).
  */
 #include <sys/stat.h>
 

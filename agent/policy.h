@@ -8,7 +8,7 @@
  * agent's --confirm option. Without a file every client of our own uid
  * (or root) may do everything. A loaded policy's rules are immutable;
  * reloading builds a new one. Only the rate buckets change (and carry
- * over a reload). Loop thread only.
+ * over a reload). Agent lock held (loop.h).
  */
 #ifndef P11AGENT_AGENT_POLICY_H
 #define P11AGENT_AGENT_POLICY_H

@@ -5,7 +5,7 @@
  * login that may block: asking a pinentry for the PIN when a locked agent
  * is asked to do something, logging in again with the cached PIN when a
  * token that went down comes back, and locking once the PIN reaches its
- * maximum lifetime. The loop thread only sets requests under rc.mtx. Lock
+ * maximum lifetime. Reactors only set requests, under rc.mtx. Lock
  * order: rc.mtx before the token's locks; token.c calls on_event() with
  * none of its locks held. A PIN that failed is never tried again.
  */
@@ -72,7 +72,7 @@ static struct {
 	.wakefd = -1,
 };
 
-static char msgbuf[256];		/* recovery_message(): loop thread */
+static char msgbuf[256];		/* recovery_message(): agent lock */
 
 static long
 now_ms(void)
@@ -392,7 +392,7 @@ recovery_start(struct token_ctx *t, const struct recovery_opts *o)
 		rc.pinentry = NULL;
 		return P11AGENT_ERR_SYSTEM_ERROR;
 	}
-	/* Signals go to the loop thread only. */
+	/* Signals go to the main thread only. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	e = pthread_create(&rc.thread, NULL, keeper_main, NULL);

@@ -4,7 +4,7 @@
  * token.h - the agent's view of its PKCS#11 tokens. token.c is the only
  * file that includes libp11.h; it maps CK_RV to P11AGENT_ERR_* (keeping
  * the CKR_* name for the log) and never hands out private key material.
- * token_sign/decrypt/derive may run concurrently on worker threads, and
+ * token_sign/decrypt/derive may run concurrently on reactor threads, and
  * the login, recovery and state functions from the recovery thread; all
  * are thread-safe. A token whose operation fails as removed is "down"
  * until token_recover() finds it again.
@@ -111,7 +111,7 @@ int token_derive(struct token_ctx *t, const uint8_t *id, const uint8_t *peer,
 /*
  * Recovery. An operation that finds its token gone (removed, connection
  * lost, stale handles) marks the token down and calls the event function
- * (from a worker thread; it must only wake someone). Operations on a down
+ * (from a reactor thread; it must only wake someone). Operations on a down
  * token wait up to 2 s for it, then fail with
  * P11AGENT_ERR_TOKEN_NOT_PRESENT. token_recover() finds the down tokens
  * again by serial and label (reinitialising a module whose connection

@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /* Copyright (c) 2026 The p11agent authors */
 /*
- * workers.h - the token worker pool. The loop thread submits jobs
- * (private-key operations) to a bounded queue: one FIFO per connection,
- * served round-robin, so a client that floods requests waits behind its
- * own requests, never another client behind it. A fixed set of threads
- * runs them with token_sign/decrypt/derive, writes their audit lines,
- * and hands them back on a completion queue, waking the loop through an
- * eventfd. A job belongs to the pool (or to the confirmation thread)
- * from submit until collect, and to the loop thread otherwise. token.c's
- * own lock keeps login/logout from overlapping an operation.
+ * workers.h - a private-key operation as a job: what the request asked
+ * (a copy, so a job never points into connection state), who asked, and
+ * the result. A reactor (loop.h) or, after a person said yes, the
+ * confirmation thread runs it with token_sign/decrypt/derive and writes
+ * its audit line; loop_deliver() replies. token.c's own lock keeps
+ * login/logout from overlapping an operation.
  */
 #ifndef P11AGENT_AGENT_WORKERS_H
 #define P11AGENT_AGENT_WORKERS_H
@@ -19,7 +16,6 @@
 
 #include "proto.h"
 
-#define WORKERS_MAX_QUEUE	4096	/* jobs waiting, by default */
 #define WORKERS_ALG_NAME	32	/* bytes, "rsa-pkcs1-sha256" */
 #define WORKERS_PROGRAM_NAME	64	/* bytes, the client's own name */
 #define WORKERS_EXE_MAX		256	/* bytes, /proc/PID/exe */
@@ -86,36 +82,18 @@ void job_audit_rec(const struct job *j, struct audit_rec *rec);
 /* Monotonic microseconds, for job durations. */
 int64_t workers_now_us(void);
 
-/*
- * Bounds the jobs waiting for a thread (default WORKERS_MAX_QUEUE).
- * Call before workers_start().
- */
-void workers_set_max_queue(size_t n);
+/* The token the jobs run against; before the reactors start. */
+void workers_init(struct token_ctx *t);
 
 /*
- * Starts n threads running jobs against t; each completion writes to
- * wakefd (an eventfd). Returns 0 or P11AGENT_ERR_SYSTEM_ERROR. Signals
- * are blocked in the worker threads.
+ * Runs j's operation and writes its audit line (a failure to write it
+ * withholds the result). Any thread, without the agent lock.
  */
-int workers_start(struct token_ctx *t, unsigned int n, int wakefd);
-/* Waits for running jobs, frees queued and completed ones, joins. */
-void workers_stop(void);
-
+void workers_run(struct job *j);
 /*
- * Queues j behind the other jobs of its connection. Returns 0 (the pool
- * owns j) or P11AGENT_ERR_BUSY when the queue is full (the caller still
- * owns j). A connection with nothing queued always gets one job in, so
- * others' floods cannot lock it out.
- */
-int workers_submit(struct job *j);
-/*
- * Hands back a job that needs no token operation (refused before it
- * ran): writes its audit line and queues it for collection. Any thread.
+ * A job refused before it ran (j->result set): writes its audit line
+ * and replies (loop_deliver). Any thread, without the agent lock.
  */
 void workers_finish(struct job *j);
-/* Drops the queued (not yet running) jobs of a closed connection. */
-void workers_cancel(uint64_t conn_id);
-/* Takes every completed job (a list linked by next), or NULL. */
-struct job *workers_collect(void);
 
 #endif /* P11AGENT_AGENT_WORKERS_H */

@@ -2,8 +2,9 @@
 /* Copyright (c) 2026 The p11agent authors */
 /*
  * fuzz-dispatch-life.c - fakes of the token keeper (agent/recovery.h)
- * and of loop_conn() for fuzz-dispatch: no pinentry, so a locked agent
- * stays locked and every failure carries the code's own text.
+ * and of loop.h's lock and connections for fuzz-dispatch: no pinentry,
+ * so a locked agent stays locked and every failure carries the code's
+ * own text.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -53,9 +54,26 @@ recovery_unlock_collect(void (*done)(uint64_t, size_t, uint32_t, int))
 
 /* loop.h: no late replies here, so no connection is ever looked up. */
 struct conn *
-loop_conn(size_t slot, uint64_t id)
+loop_acquire(size_t slot, uint64_t id)
 {
 	(void)slot;
 	(void)id;
 	return NULL;
+}
+
+void
+loop_release(struct conn *c)
+{
+	(void)c;
+}
+
+/* One thread: the agent lock guards nothing here. */
+void
+loop_lock(void)
+{
+}
+
+void
+loop_unlock(void)
+{
 }
