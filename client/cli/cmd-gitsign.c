@@ -383,12 +383,31 @@ key_cert(const struct p11agent_key *k)
 }
 
 /*
+ * The agent connection and key list of one run, kept for the provider:
+ * it signs over the same connection (one handshake, one key list).
+ */
+struct agent_key {
+	struct p11agent_client		*c;
+	struct p11agent_keylist		*l;
+	const struct p11agent_key	*k;	/* in l */
+};
+
+static void
+agent_key_free(struct agent_key *a)
+{
+	p11agent_keylist_free(a->l);
+	p11agent_client_free(a->c);
+	memset(a, 0, sizeof(*a));
+}
+
+/*
  * Finds the signing key: a certificate fingerprint, else any KEYREF p11
- * takes. Prints the error; returns CLI_OK with the key's id and its
- * certificate (NULL if the token has none).
+ * takes. Prints the error; returns CLI_OK with the key in *a (release
+ * it with agent_key_free()) and its certificate (NULL if the token has
+ * none).
  */
 static int
-find_signing_key(const char *ref, char *idhex, size_t idlen, X509 **certp)
+find_signing_key(const char *ref, struct agent_key *a, X509 **certp)
 {
 	struct p11agent_client *c = NULL;
 	struct p11agent_keylist *l = NULL;
@@ -433,8 +452,12 @@ find_signing_key(const char *ref, char *idhex, size_t idlen, X509 **certp)
 	if (k == NULL && (r = cli_find_key(c, ref, P11AGENT_OP_SIGN, &l,
 	    &k)) != CLI_OK)
 		goto out;
-	snprintf(idhex, idlen, "%s", p11agent_key_id_hex(k));
 	*certp = key_cert(k);
+	a->c = c;
+	a->l = l;
+	a->k = k;
+	c = NULL;
+	l = NULL;
 	r = CLI_OK;
  out:
 	p11agent_keylist_free(l);
@@ -458,13 +481,13 @@ ossl_reason(void)
 }
 
 #ifdef P11AGENT_HAVE_PROVIDER
-/* The agent's key through the provider's store, "p11agent:id=HEX". */
+/* The agent's key, made by the in-process provider, which signs over
+ * a's connection. */
 static int
-load_agent_key(OSSL_PROVIDER **provp, const char *idhex, EVP_PKEY **keyp)
+load_agent_key(OSSL_PROVIDER **provp, const struct agent_key *a,
+    EVP_PKEY **keyp)
 {
-	OSSL_STORE_CTX *st;
-	OSSL_STORE_INFO *info;
-	char uri[256];
+	int r;
 
 	*keyp = NULL;
 	if (*provp == NULL && !p11agent_provider_load(NULL, provp)) {
@@ -472,26 +495,17 @@ load_agent_key(OSSL_PROVIDER **provp, const char *idhex, EVP_PKEY **keyp)
 		    ossl_reason());
 		return CLI_USAGE;
 	}
-	snprintf(uri, sizeof(uri), "%s:id=%s", P11AGENT_PROVIDER_NAME, idhex);
-	if ((st = OSSL_STORE_open_ex(uri, NULL, NULL, NULL, NULL, NULL, NULL,
-	    NULL)) == NULL) {
-		cli_err("cannot open the key %.16s: %s", idhex,
-		    ossl_reason());
+	if (p11agent_provider_use_client(*provp, a->c) != 0) {
+		cli_err("the p11agent provider is not the built-in one");
 		return CLI_USAGE;
 	}
-	while (*keyp == NULL && !OSSL_STORE_eof(st) &&
-	    (info = OSSL_STORE_load(st)) != NULL) {
-		if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-			*keyp = OSSL_STORE_INFO_get1_PKEY(info);
-		OSSL_STORE_INFO_free(info);
-	}
-	OSSL_STORE_close(st);
-	if (*keyp == NULL) {
-		cli_err("cannot load the key %.16s from the agent: %s", idhex,
-		    ossl_reason());
+	if ((r = p11agent_provider_key(NULL, a->k, keyp)) != 0) {
+		cli_err("cannot load the key %.16s from the agent: %s",
+		    p11agent_key_id_hex(a->k), r == P11AGENT_ERR_LIBCRYPTO ?
+		    ossl_reason() : p11agent_strerror(r));
+		ERR_clear_error();
 		return CLI_USAGE;
 	}
-	ERR_clear_error();
 	return CLI_OK;
 }
 #endif
@@ -503,8 +517,9 @@ do_sign(struct opts *o)
 	struct smime_sigcheck info;
 	STACK_OF(X509) *pool = NULL;
 	OSSL_PROVIDER *prov = NULL;
+	struct agent_key ak;
 	const char *ref;
-	char idhex[128], refbuf[512];
+	char refbuf[512];
 	uint8_t *data = NULL;
 	size_t len;
 	BIO *out = NULL;
@@ -513,6 +528,7 @@ do_sign(struct opts *o)
 	int r;
 
 	memset(&s, 0, sizeof(s));
+	memset(&ak, 0, sizeof(ak));
 	if ((r = read_stdin(&data, &len)) != CLI_OK)
 		goto out;
 	ref = o->key;
@@ -526,8 +542,7 @@ do_sign(struct opts *o)
 		ref = o->emailbuf;
 	}
 	ref = keyref_of(ref, refbuf, sizeof(refbuf));
-	if ((r = find_signing_key(ref, idhex, sizeof(idhex), &s.cert)) !=
-	    CLI_OK) {
+	if ((r = find_signing_key(ref, &ak, &s.cert)) != CLI_OK) {
 		status("INV_SGNR 0 %s", cli_vis(ref));
 		goto out;
 	}
@@ -543,7 +558,7 @@ do_sign(struct opts *o)
 		goto out;
 	}
 #ifdef P11AGENT_HAVE_PROVIDER
-	if ((r = load_agent_key(&prov, idhex, &s.key)) != CLI_OK)
+	if ((r = load_agent_key(&prov, &ak, &s.key)) != CLI_OK)
 		goto out;
 #else
 	cli_err("this p11 is built without the p11agent provider");
@@ -609,8 +624,11 @@ do_sign(struct opts *o)
 	X509_free(s.cert);
 	sk_X509_pop_free(s.chain, X509_free);
 	sk_X509_pop_free(pool, X509_free);
-	if (prov != NULL)
+	if (prov != NULL) {
+		(void)p11agent_provider_use_client(prov, NULL);
 		OSSL_PROVIDER_unload(prov);
+	}
+	agent_key_free(&ak);
 	free(data);
 	return r;
 }

@@ -570,45 +570,104 @@ is_file_ref(const char *ref)
 }
 
 #ifdef P11AGENT_HAVE_PROVIDER
-static OSSL_PROVIDER *prov;
+/*
+ * The agent, reached once per process: one connection, which the
+ * in-process provider borrows for its operations, and one key list,
+ * from which keys are made directly (no store, no decoders).
+ */
+static struct {
+	OSSL_PROVIDER		*prov;
+	struct p11agent_client	*cl;
+	struct p11agent_keylist	*list;
+	int			 failed;	/* tried and failed: r */
+} agent;
+
+static int
+agent_open(int quiet)
+{
+	int r;
+
+	if (agent.list != NULL)
+		return CLI_OK;
+	if (agent.failed != 0)
+		return agent.failed;
+	if (!p11agent_provider_load(NULL, &agent.prov)) {
+		if (!quiet)
+			err("cannot load the p11agent provider: %s",
+			    ossl_reason());
+		return agent.failed = CLI_USAGE;
+	}
+	if (quiet) {
+		/* No agent just means nothing from there; say nothing. */
+		if (p11agent_client_connect_ex(&agent.cl, cli_socket_path(),
+		    NULL, NULL, "p11") != 0)
+			return agent.failed = CLI_USAGE;
+	} else if ((r = cli_connect(&agent.cl)) != CLI_OK)
+		return agent.failed = r;
+	if ((r = p11agent_client_list_keys(agent.cl, &agent.list)) != 0) {
+		agent.failed = quiet ? CLI_FAIL : cli_report(agent.cl, r,
+		    "list keys");
+		return agent.failed;
+	}
+	if (p11agent_provider_use_client(agent.prov, agent.cl) != 0) {
+		if (!quiet)
+			err("the p11agent provider is not the built-in one");
+		return agent.failed = CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
+static void
+agent_close(void)
+{
+	if (agent.prov != NULL) {
+		(void)p11agent_provider_use_client(agent.prov, NULL);
+		OSSL_PROVIDER_unload(agent.prov);
+	}
+	p11agent_keylist_free(agent.list);
+	p11agent_client_free(agent.cl);
+	memset(&agent, 0, sizeof(agent));
+}
+
+/* The agent's key ref (and its certificate, if any and certp). */
+static int
+load_agent_key(const char *ref, EVP_PKEY **keyp, X509 **certp, int quiet)
+{
+	const struct p11agent_key *k;
+	const uint8_t *der;
+	size_t len;
+	int r;
+
+	if ((r = agent_open(quiet)) != CLI_OK)
+		return r;
+	if ((r = p11agent_keylist_find(agent.list, ref, &k)) != 0) {
+		if (!quiet)
+			err("key \"%s\": %s", ref, p11agent_strerror(r));
+		return CLI_USAGE;
+	}
+	if ((r = p11agent_provider_key(NULL, k, keyp)) != 0) {
+		if (!quiet)
+			err("key \"%s\": %s%s%s", ref, p11agent_strerror(r),
+			    r == P11AGENT_ERR_LIBCRYPTO ? ": " : "",
+			    r == P11AGENT_ERR_LIBCRYPTO ? ossl_reason() : "");
+		ERR_clear_error();
+		return CLI_USAGE;
+	}
+	if (certp != NULL && (der = p11agent_key_cert(k, &len)) != NULL &&
+	    (*certp = d2i_X509(NULL, &der, (long)len)) == NULL)
+		ERR_clear_error();	/* unreadable: as if there were none */
+	return CLI_OK;
+}
 #endif
 
-/*
- * Loads a key (and the certificate next to it, if any) from the agent via
- * the provider's store ("p11agent:REF") or from a key file.
- */
+/* A key file, through OpenSSL's store (file: URI or a path). */
 static int
-load_key(const char *ref, EVP_PKEY **keyp, X509 **certp, int quiet)
+load_file_key(const char *ref, EVP_PKEY **keyp, X509 **certp, int quiet)
 {
 	OSSL_STORE_CTX *st;
 	OSSL_STORE_INFO *info;
-	char uri[1024];
-	int file = is_file_ref(ref);
 
-	*keyp = NULL;
-	if (certp != NULL)
-		*certp = NULL;
-	if (file) {
-		snprintf(uri, sizeof(uri), "%s", ref);
-	} else {
-#ifdef P11AGENT_HAVE_PROVIDER
-		if (prov == NULL && !p11agent_provider_load(NULL, &prov)) {
-			err("cannot load the p11agent provider: %s",
-			    ossl_reason());
-			return CLI_USAGE;
-		}
-		if ((size_t)snprintf(uri, sizeof(uri), "%s:%s",
-		    P11AGENT_PROVIDER_NAME, ref) >= sizeof(uri)) {
-			err("key reference too long");
-			return CLI_USAGE;
-		}
-#else
-		err("key \"%s\": this p11 is built without the p11agent "
-		    "provider; give a key file", ref);
-		return CLI_USAGE;
-#endif
-	}
-	if ((st = OSSL_STORE_open_ex(uri, NULL, NULL, NULL, NULL, NULL, NULL,
+	if ((st = OSSL_STORE_open_ex(ref, NULL, NULL, NULL, NULL, NULL, NULL,
 	    NULL)) == NULL) {
 		if (quiet)
 			ERR_clear_error();
@@ -646,6 +705,27 @@ load_key(const char *ref, EVP_PKEY **keyp, X509 **certp, int quiet)
 	}
 	ERR_clear_error();
 	return CLI_OK;
+}
+
+/*
+ * Loads a key (and the certificate next to it, if any) from the agent or
+ * from a key file.
+ */
+static int
+load_key(const char *ref, EVP_PKEY **keyp, X509 **certp, int quiet)
+{
+	*keyp = NULL;
+	if (certp != NULL)
+		*certp = NULL;
+	if (is_file_ref(ref))
+		return load_file_key(ref, keyp, certp, quiet);
+#ifdef P11AGENT_HAVE_PROVIDER
+	return load_agent_key(ref, keyp, certp, quiet);
+#else
+	err("key \"%s\": this p11 is built without the p11agent provider; "
+	    "give a key file", ref);
+	return CLI_USAGE;
+#endif
 }
 
 /* The first certificate of a file, the rest appended to *extrap. */
@@ -1059,27 +1139,22 @@ get_key(void *arg, size_t i, EVP_PKEY **keyp)
 static int
 agent_candidates(struct candidates *c)
 {
-	struct p11agent_client *cl = NULL;
-	struct p11agent_keylist *l = NULL;
+#ifdef P11AGENT_HAVE_PROVIDER
 	size_t i, n;
 	int r;
 
-	if ((r = cli_connect(&cl)) != CLI_OK)
+	if ((r = agent_open(0)) != CLI_OK)
 		return r;
-	if ((r = p11agent_client_list_keys(cl, &l)) != 0) {
-		r = cli_report(cl, r, "list keys");
-		goto out;
-	}
-	n = p11agent_keylist_count(l);
+	n = p11agent_keylist_count(agent.list);
 	c->certs = calloc(n + 1, sizeof(*c->certs));
 	c->refs = calloc(n + 1, sizeof(*c->refs));
 	if (c->certs == NULL || c->refs == NULL) {
 		err("out of memory");
-		r = CLI_USAGE;
-		goto out;
+		return CLI_USAGE;
 	}
 	for (i = 0; i < n; i++) {
-		const struct p11agent_key *k = p11agent_keylist_get(l, i);
+		const struct p11agent_key *k =
+		    p11agent_keylist_get(agent.list, i);
 		const uint8_t *der;
 		size_t dlen;
 		X509 *x;
@@ -1098,11 +1173,12 @@ agent_candidates(struct candidates *c)
 		}
 		c->certs[c->n++] = x;
 	}
-	r = CLI_OK;
- out:
-	p11agent_keylist_free(l);
-	p11agent_client_free(cl);
-	return r;
+	return CLI_OK;
+#else
+	err("this p11 is built without the p11agent provider; give --key "
+	    "with a key file");
+	return CLI_USAGE;
+#endif
 }
 
 static int
@@ -1254,9 +1330,7 @@ cmd_smime(int argc, char **argv)
 		return r < 0 ? CLI_OK : r;
 	r = subcmds[i].fn(&o, argc - 1, argv + 1);
 #ifdef P11AGENT_HAVE_PROVIDER
-	if (prov != NULL)
-		OSSL_PROVIDER_unload(prov);
-	prov = NULL;
+	agent_close();
 #endif
 	return r;
 }

@@ -27,7 +27,12 @@ parse_cert(const uint8_t *der, size_t len)
 
 	if (der == NULL || len == 0 || len > 1024 * 1024)
 		return NULL;
+	/* One certificate, nothing after it: trailing bytes are not ours. */
 	x = d2i_X509(NULL, &p, (long)len);
+	if (x != NULL && p != der + len) {
+		X509_free(x);
+		x = NULL;
+	}
 	if (x == NULL)
 		ERR_clear_error();
 	return x;

@@ -7,6 +7,9 @@
  * connection dropped (agent restarted, idle socket closed) reconnects
  * and is sent once more; a fresh connection is never retried. A forked
  * child abandons its parent's connection instead of sharing the channel.
+ * A connection borrowed from the in-process caller (p11 shares its own,
+ * so one handshake and one key list serve both) is used as it is: never
+ * freed, replaced or retried here.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -59,8 +62,10 @@ is_broken(int r)
 static void
 drop_client(struct provctx *pc)
 {
-	p11agent_client_free(pc->client);
+	if (!pc->client_borrowed)
+		p11agent_client_free(pc->client);
 	pc->client = NULL;
+	pc->client_borrowed = 0;
 }
 
 /* Called with pc->lock held. */
@@ -74,7 +79,8 @@ ensure_client(struct provctx *pc, int *freshp)
 		/*
 		 * Inherited over fork(): the parent keeps using the channel,
 		 * and two writers would break its nonces. Closing our copy
-		 * of the descriptor does not affect the parent.
+		 * of the descriptor does not affect the parent. A borrowed
+		 * one is forgotten the same way (drop_client()).
 		 */
 		drop_client(pc);
 	}
@@ -127,8 +133,9 @@ run(struct provctx *pc, struct req *q)
 			break;
 		snprintf(msg, sizeof(msg), "%s",
 		    p11agent_client_last_message(pc->client));
-		/* A timeout leaves the connection usable (client.h). */
-		if (!is_broken(r))
+		/* A timeout leaves the connection usable (client.h); a
+		 * borrowed one is its owner's to drop. */
+		if (!is_broken(r) || pc->client_borrowed)
 			break;
 		drop_client(pc);
 		if (fresh || !is_dropped(r))
@@ -225,5 +232,18 @@ agent_disconnect(struct provctx *pc)
 {
 	pthread_mutex_lock(&pc->lock);
 	drop_client(pc);
+	pthread_mutex_unlock(&pc->lock);
+}
+
+void
+agent_use_client(struct provctx *pc, struct p11agent_client *c)
+{
+	pthread_mutex_lock(&pc->lock);
+	drop_client(pc);
+	if (c != NULL) {
+		pc->client = c;
+		pc->client_pid = getpid();
+		pc->client_borrowed = 1;
+	}
 	pthread_mutex_unlock(&pc->lock);
 }

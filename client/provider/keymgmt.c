@@ -7,6 +7,8 @@
  * cross the provider boundary, in either direction: export of a key the
  * agent holds refuses a private selection, and import refuses any
  * private component, so OpenSSL falls back to the key's own provider.
+ * An import may name an agent key by id (p11agent_provider_key()): a
+ * reference like the store's, which the agent still authorizes.
  */
 #include <limits.h>
 #include <string.h>
@@ -374,15 +376,51 @@ is_private_param(const char *key)
 	return 0;
 }
 
+/*
+ * Our own PROV_PARAM_KEY_ID / _OPS (p11agent_provider_key()): *hasp is
+ * set when an id is given; it needs a public key to go with it. 1, or 0
+ * with an error raised for a malformed one.
+ */
+static int
+import_key_ref(struct pkey *k, const OSSL_PARAM params[], int *hasp,
+    uint8_t id[P11AGENT_KEYID_LEN], unsigned int *opsp)
+{
+	const OSSL_PARAM *p;
+	size_t len;
+	const void *v;
+
+	*hasp = 0;
+	*opsp = 0;
+	if ((p = OSSL_PARAM_locate_const(params, PROV_PARAM_KEY_ID)) == NULL)
+		return 1;
+	if (!OSSL_PARAM_get_octet_string_ptr(p, &v, &len) ||
+	    len != P11AGENT_KEYID_LEN) {
+		PROV_ERR(k->pc, PROV_R_INVALID_KEY, "p11agent: bad %s",
+		    PROV_PARAM_KEY_ID);
+		return 0;
+	}
+	memcpy(id, v, P11AGENT_KEYID_LEN);
+	if ((p = OSSL_PARAM_locate_const(params, PROV_PARAM_KEY_OPS)) !=
+	    NULL && !OSSL_PARAM_get_uint(p, opsp)) {
+		PROV_ERR(k->pc, PROV_R_INVALID_KEY, "p11agent: bad %s",
+		    PROV_PARAM_KEY_OPS);
+		return 0;
+	}
+	*hasp = 1;
+	return 1;
+}
+
 static int
 km_import(void *keydata, int selection, const OSSL_PARAM params[])
 {
 	struct pkey *k = keydata;
+	uint8_t id[P11AGENT_KEYID_LEN];
 	OSSL_PARAM np[5];
 	const OSSL_PARAM *p;
 	EVP_PKEY *pk;
 	size_t n = 0;
-	int sel, has_pub = 0;
+	unsigned int ops;
+	int sel, has_pub = 0, has_ref;
 
 	if (k == NULL || params == NULL)
 		return 0;
@@ -430,12 +468,25 @@ km_import(void *keydata, int selection, const OSSL_PARAM params[])
 			np[n++] = *p;
 	}
 	np[n] = OSSL_PARAM_construct_end();
+	if (!import_key_ref(k, params, &has_ref, id, &ops))
+		return 0;
+	if (has_ref && !has_pub) {
+		PROV_ERR(k->pc, PROV_R_INVALID_KEY,
+		    "p11agent: a key id needs its public key");
+		return 0;
+	}
 	sel = has_pub ? EVP_PKEY_PUBLIC_KEY : EVP_PKEY_KEY_PARAMETERS;
 	if ((pk = pub_fromdata(k->pc, k->type, sel, np)) == NULL)
 		return 0;
 	EVP_PKEY_free(k->pub);
 	k->pub = pk;
 	k->has_pub = has_pub;
+	if (has_ref) {
+		/* A reference to the agent's key, never its material. */
+		memcpy(k->id, id, sizeof(k->id));
+		k->ops = ops;
+		k->has_priv = 1;
+	}
 	return 1;
 }
 

@@ -40,7 +40,22 @@ struct provctx {
 	pthread_mutex_t lock;
 	struct p11agent_client *client;
 	pid_t client_pid;		/* a child must not reuse the channel */
+	/* client is the in-process caller's (p11agent_provider_use_client):
+	 * used, never freed or replaced by us. */
+	int client_borrowed;
+	uint32_t magic;			/* PROVCTX_MAGIC */
 };
+
+#define PROVCTX_MAGIC	0x70313161u	/* "p11a": a provctx of ours */
+
+/*
+ * Import parameters of our own (p11agent_provider_key): the agent's key
+ * id, which makes an imported public key usable for private operations
+ * through the agent, and its P11AGENT_OP_* bits. A reference, never key
+ * material; the agent still decides what each key may do.
+ */
+#define PROV_PARAM_KEY_ID	"p11agent-key-id"	/* octet string */
+#define PROV_PARAM_KEY_OPS	"p11agent-key-ops"	/* unsigned int */
 
 /*
  * A key known to the provider. type is P11AGENT_KEY_RSA or _EC. pub is a
@@ -106,8 +121,11 @@ int agent_decrypt(struct provctx *pc, const uint8_t *id, unsigned int alg,
     const uint8_t *in, size_t inlen, uint8_t **outp, size_t *outlenp);
 int agent_derive(struct provctx *pc, const uint8_t *id, const uint8_t *peer,
     size_t peerlen, uint8_t **outp, size_t *outlenp);
-/* Drops the connection (provider teardown). */
+/* Drops the connection (provider teardown); a borrowed one is only
+ * forgotten. */
 void agent_disconnect(struct provctx *pc);
+/* Makes c (borrowed, may be NULL) the connection, replacing ours. */
+void agent_use_client(struct provctx *pc, struct p11agent_client *c);
 
 /* Key objects (keymgmt.c). */
 struct pkey *pkey_new(struct provctx *pc, int type);

@@ -11,11 +11,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <limits.h>
+
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/provider.h>
+#include <openssl/x509.h>
 
+#include <p11agent/client.h>
 #include <p11agent/err.h>
 
 #include "prov-int.h"
@@ -269,6 +274,7 @@ p11agent_provider_init(const OSSL_CORE_HANDLE *handle,
 	if ((pc = OPENSSL_zalloc(sizeof(*pc))) == NULL)
 		return 0;
 	pc->handle = handle;
+	pc->magic = PROVCTX_MAGIC;
 	for (d = in; d != NULL && d->function_id != 0; d++) {
 		switch (d->function_id) {
 		case OSSL_FUNC_CORE_NEW_ERROR:
@@ -336,4 +342,110 @@ p11agent_provider_load(OSSL_LIB_CTX *libctx, OSSL_PROVIDER **provp)
 	(void)OSSL_PROVIDER_available(libctx, "default");
 	*provp = p;
 	return 1;
+}
+
+/* Our context behind prov, or NULL when prov is not this provider. */
+static struct provctx *
+own_provctx(const OSSL_PROVIDER *prov)
+{
+	struct provctx *pc;
+
+	if (prov == NULL || strcmp(OSSL_PROVIDER_get0_name(prov),
+	    P11AGENT_PROVIDER_NAME) != 0 ||
+	    (pc = OSSL_PROVIDER_get0_provider_ctx(prov)) == NULL ||
+	    pc->magic != PROVCTX_MAGIC)
+		return NULL;
+	return pc;
+}
+
+int
+p11agent_provider_use_client(OSSL_PROVIDER *prov, struct p11agent_client *c)
+{
+	struct provctx *pc;
+
+	if ((pc = own_provctx(prov)) == NULL)
+		return P11AGENT_ERR_INVALID_ARGUMENT;
+	agent_use_client(pc, c);
+	return 0;
+}
+
+/* params with the key id and operations appended; OPENSSL_free() it. */
+static OSSL_PARAM *
+with_key_ref(const OSSL_PARAM *params, const struct p11agent_key *k,
+    unsigned int *ops)
+{
+	OSSL_PARAM *np;
+	size_t n = 0;
+
+	while (params[n].key != NULL)
+		n++;
+	if ((np = OPENSSL_malloc((n + 3) * sizeof(*np))) == NULL)
+		return NULL;
+	memcpy(np, params, n * sizeof(*np));
+	np[n++] = OSSL_PARAM_construct_octet_string(PROV_PARAM_KEY_ID,
+	    (void *)p11agent_key_id(k), P11AGENT_KEYID_LEN);
+	np[n++] = OSSL_PARAM_construct_uint(PROV_PARAM_KEY_OPS, ops);
+	np[n] = OSSL_PARAM_construct_end();
+	return np;
+}
+
+/*
+ * The public key is decoded in the caller's library context (where the
+ * certificate is decoded anyway) and handed to our key management as
+ * parameters: no store, no second decoder set-up in our own context.
+ */
+int
+p11agent_provider_key(OSSL_LIB_CTX *libctx, const struct p11agent_key *k,
+    EVP_PKEY **keyp)
+{
+	const uint8_t *spki, *p;
+	OSSL_PARAM *params = NULL, *np = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *pub = NULL, *pk = NULL;
+	unsigned int ops;
+	size_t len;
+	int type, r = P11AGENT_ERR_LIBCRYPTO;
+
+	if (keyp == NULL)
+		return P11AGENT_ERR_INVALID_ARGUMENT;
+	*keyp = NULL;
+	if (k == NULL)
+		return P11AGENT_ERR_INVALID_ARGUMENT;
+	type = p11agent_key_type(k);
+	if (type != P11AGENT_KEY_RSA && type != P11AGENT_KEY_EC)
+		return P11AGENT_ERR_KEY_TYPE;
+	ops = p11agent_key_operations(k);
+	if ((p = spki = p11agent_key_spki(k, &len)) == NULL ||
+	    len > LONG_MAX)
+		return P11AGENT_ERR_INVALID_FORMAT;
+	if ((pub = d2i_PUBKEY_ex(NULL, &p, (long)len, libctx, NULL)) ==
+	    NULL || p != spki + len) {
+		r = P11AGENT_ERR_INVALID_FORMAT;
+		goto out;
+	}
+	if (!EVP_PKEY_is_a(pub, type == P11AGENT_KEY_RSA ? "RSA" : "EC")) {
+		r = P11AGENT_ERR_KEY_TYPE;
+		goto out;
+	}
+	if (EVP_PKEY_todata(pub, EVP_PKEY_PUBLIC_KEY, &params) != 1)
+		goto out;
+	if ((np = with_key_ref(params, k, &ops)) == NULL) {
+		r = P11AGENT_ERR_NO_MEMORY;
+		goto out;
+	}
+	if ((ctx = EVP_PKEY_CTX_new_from_name(libctx, type ==
+	    P11AGENT_KEY_RSA ? "RSA" : "EC", PROPS)) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) <= 0 ||
+	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, np) <= 0)
+		goto out;
+	*keyp = pk;
+	pk = NULL;
+	r = 0;
+ out:
+	EVP_PKEY_free(pk);
+	EVP_PKEY_CTX_free(ctx);
+	OPENSSL_free(np);
+	OSSL_PARAM_free(params);
+	EVP_PKEY_free(pub);
+	return r;
 }

@@ -11,6 +11,7 @@
 #define P11AGENT_PROVIDER_H
 
 #include <openssl/core.h>
+#include <openssl/evp.h>
 #include <openssl/provider.h>
 
 #ifdef __cplusplus
@@ -44,6 +45,33 @@ int p11agent_provider_init(const OSSL_CORE_HANDLE *handle,
  * operations on certificates and for hashing.
  */
 int p11agent_provider_load(OSSL_LIB_CTX *libctx, OSSL_PROVIDER **provp);
+
+struct p11agent_client;
+struct p11agent_key;
+
+/*
+ * In-process only: makes c the provider's agent connection, so that the
+ * caller's key list and the provider's operations share one connection
+ * (one handshake). c stays the caller's: the provider never frees,
+ * replaces or retries it, and the caller must not use it while another
+ * thread runs an operation through the provider. Call again with NULL
+ * before freeing c. Returns 0, or P11AGENT_ERR_INVALID_ARGUMENT when
+ * prov is not this provider.
+ */
+int p11agent_provider_use_client(OSSL_PROVIDER *prov,
+    struct p11agent_client *c);
+
+/*
+ * In-process only: the agent key k (an entry of p11agent_client_list_keys())
+ * as an EVP_PKEY of libctx (NULL: the default), made by this provider's
+ * key management from the key's public half and id, without the store
+ * or decoders. Private operations go to the agent. libctx must have the
+ * provider loaded. Returns 0 or a negative P11AGENT_ERR_* (_LIBCRYPTO
+ * with the reason on the OpenSSL error queue); on success *keyp is the
+ * caller's (EVP_PKEY_free()).
+ */
+int p11agent_provider_key(OSSL_LIB_CTX *libctx, const struct p11agent_key *k,
+    EVP_PKEY **keyp);
 
 #ifdef __cplusplus
 }
