@@ -38,7 +38,7 @@
 #define CLIENT_READ_CHUNK	16384	/* bytes, one recv(2) */
 #define CLIENT_DEFAULT_NAME	"libp11agent"
 #define CLIENT_MAX_CODE		0xffff	/* larger FAILURE codes are nonsense */
-#define CLIENT_SPIN_RTT_MAX	250	/* us: replies this quick are polled for */
+#define CLIENT_SPIN_RTT_MAX	1000	/* us: replies this quick are polled for */
 
 enum pending_state { PENDING_WAIT = 0, PENDING_DONE, PENDING_ABANDONED };
 
@@ -161,13 +161,14 @@ send_all(int fd, const uint8_t *p, size_t len, int64_t deadline)
 }
 
 /*
- * When this connection's replies come within CLIENT_SPIN_RTT_MAX, polls
- * for the reply (up to twice the usual time) before sleeping. On a
- * virtual machine an idle vCPU halts, and waking a sleeping thread takes
- * an interrupt between vCPUs, which costs as much as a short signature;
- * a caller that polls is awake when the reply comes. sched_yield() gives
- * the CPU to any thread that needs it, such as the agent's. Never on a
- * single CPU, where the agent could not run meanwhile.
+ * When this connection's replies come within CLIENT_SPIN_RTT_MAX (a
+ * software token or a fast HSM; a smartcard takes far longer), polls for
+ * the reply (up to twice the usual time) before sleeping. On a virtual
+ * machine an idle vCPU halts, and waking a sleeping thread takes an
+ * interrupt between vCPUs: 40-150 us here, as much as an ECDSA signature.
+ * A caller that polls is awake when the reply comes. sched_yield() gives
+ * the CPU to any thread that needs it, such as the agent's, so polling
+ * only uses time nobody else wants. Never on a single CPU.
  */
 static void
 poll_for_reply(struct p11agent_client *c)
