@@ -3,14 +3,18 @@
 # Fairness and back-pressure, by counting, never by the clock:
 #  - one client keeps 128 signatures in flight, 3000 in all, while a
 #    second client asks for one signature three times; each of those is
-#    answered after at most a few of the flooder's (its queue is served
-#    round-robin with the flooder's, not behind it: FIFO would make it
-#    wait for about 120);
+#    answered after at most a few of the flooder's (connections take
+#    turns, one frame each, so it is not queued behind the flood: FIFO
+#    would make it wait for the hundred or more ahead of it);
 #  - three clients that pipeline 100 requests each get every one
 #    answered exactly once, and a newcomer is still served.
 . "$(dirname "$0")/lib.sh"
 need_fixture
 PC="/usr/bin/python3 $P11AGENT_SRC/tests/integ/policy-client.py"
+# The flood uses an RSA-2048 key (alice; carol, P-256, is the marker the
+# victim may not use): an operation takes the agent ~0.6 ms, so even a
+# slow client on a loaded machine keeps the flood deep in the agent's
+# socket, instead of its replies piling up unread in its own.
 # One reactor: completions are in the order it takes frames, so the
 # audit log shows the scheduling itself, not which thread the CPU
 # happened to run. Each turn reads one frame of one connection; the
@@ -28,7 +32,7 @@ keyof() { XDG_CONFIG_HOME=$T/c-$1 p11 client-key | cut -d' ' -f1; }
 AUD=$T
 [ -d /dev/shm ] && [ -w /dev/shm ] && AUD=$(mktemp -d /dev/shm/p11agent-fair.XXXXXX)
 trap 'rm -rf "$AUD"; cleanup' EXIT
-printf '%s me\n%s flooder\n%s victim keys=label:carol\n' "$(p11 client-key |
+printf '%s me\n%s flooder\n%s victim keys=label:alice\n' "$(p11 client-key |
     cut -d' ' -f1)" "$(keyof flooder)" "$(keyof victim)" >"$T/ac"
 chmod 600 "$T/ac"
 # shellcheck disable=SC2046
@@ -36,9 +40,9 @@ start_agent fair $(token_opts) --workers $WORKERS --authorized-clients "$T/ac" \
     --audit-log "$AUD/audit.log"
 ALICE=$(keyid alice)
 CAROL=$(keyid carol)
-$PC "$P11AGENT_SOCK" "$P11AGENT_SOCK.pub" - flood "$CAROL" 3000 128 \
+$PC "$P11AGENT_SOCK" "$P11AGENT_SOCK.pub" - flood "$ALICE" 3000 128 \
     "$T/c-flooder/p11agent/client.key" "$T/c-victim/p11agent/client.key" \
-    "$ALICE" "$AUD/audit.log" >"$T/r" || fail "flood client failed"
+    "$CAROL" "$AUD/audit.log" >"$T/r" || fail "flood client failed"
 cat "$T/r"
 grep -q '^flooder 3000 requests, 0 busy$' "$T/r" ||
     fail "the flooder was refused within its window"
@@ -48,14 +52,17 @@ grep -q '^flooder 3000 requests, 0 busy$' "$T/r" ||
 # probe must wait at most BOUND; a probe proves fairness only when the
 # flood was deep as it arrived (on a loaded machine the flooder's queue
 # sometimes runs low for a moment), so at least two of the three must
-# have met a queue of 64 or more.
-awk -v b=$BOUND '/^victim waited for/ {
+# have met DEEP or more ahead of them, where FIFO would have waited
+# five times the bound. The flood waits in the flooder's socket, which
+# holds about 70 such frames (Linux's default 208 KiB send buffer).
+DEEP=16
+awk -v b=$BOUND -v d=$DEEP '/^victim waited for/ {
 	q = substr($7, 2) + 0
 	if ($4 + 0 > b) bad = 1
-	if (q >= 64) deep++
+	if (q >= d) deep++
 } END { exit bad || deep < 2 }' "$T/r" ||
     fail "a single request waited for more than $BOUND of the flood, or the flood was never deep"
-pass "a single request overtakes a 128-deep flood (bound $BOUND)"
+pass "a single request overtakes a deep flood (bound $BOUND)"
 stop_agent
 
 # shellcheck disable=SC2046
