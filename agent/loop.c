@@ -409,6 +409,7 @@ static void
 admit(int fd, time_t now)
 {
 	struct conn *c;
+	uint64_t id;
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
@@ -452,8 +453,10 @@ admit(int fd, time_t now)
 		conn_free(c);
 		return;
 	}
+	/* Armed: a reactor may take it, and even free it, from now on. */
+	id = c->id;
 	loop_unlock();
-	log_debug_f("connection %" PRIu64 " from uid %ld pid %ld", c->id,
+	log_debug_f("connection %" PRIu64 " from uid %ld pid %ld", id,
 	    (long)uid, (long)pid);
 }
 
