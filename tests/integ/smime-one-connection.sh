@@ -21,7 +21,8 @@ pass "sign with --socket only"
 
 if command -v strace >/dev/null 2>&1; then
 	strace -f -e trace=connect -o "$T/trace" p11 smime sign \
-	    --in "$T/m.txt" --out "$T/s2.eml"
+	    --in "$T/m.txt" --out "$T/s2.eml" 2>"$T/st.err" ||
+	    { cat "$T/st.err" >&2; fail "sign under strace"; }
 	n=$(grep -c "connect(.*$sock" "$T/trace" || true)
 	[ "$n" -eq 1 ] || { cat "$T/trace" >&2; fail "sign connected $n times"; }
 	pass "sign connects once"
