@@ -1184,10 +1184,40 @@ key_listed(const struct token_ctx *t, const struct tok_key *k)
 }
 
 /* Adds one private key of tk to t; a key that cannot be used is skipped. */
+/*
+ * Names k after its token, label, curve and CKA_ID and appends it to
+ * t->keys (k is emptied: handed over). On failure k keeps what it had;
+ * the caller frees it.
+ */
+static int
+key_append(struct token_ctx *t, struct tok_token *tk, struct tok_key *k,
+    const char *label, const char *cn, const unsigned char *id,
+    size_t id_len)
+{
+	struct tok_key *nk;
+
+	if ((k->info.label = strdup(label)) == NULL ||
+	    (k->info.token_label = strdup(tk->label)) == NULL ||
+	    (k->info.token_serial = strdup(tk->serial)) == NULL ||
+	    (k->info.curve = strdup(cn)) == NULL ||
+	    (k->info.ckaid = malloc(id_len ? id_len : 1)) == NULL ||
+	    (k->info.uri = key_uri(tk, label, id, id_len)) == NULL)
+		return P11AGENT_ERR_NO_MEMORY;
+	if (id_len > 0)
+		memcpy(k->info.ckaid, id, id_len);
+	k->info.ckaid_len = id_len;
+	if ((nk = reallocarray(t->keys, t->nkeys + 1, sizeof(*nk))) == NULL)
+		return P11AGENT_ERR_NO_MEMORY;
+	t->keys = nk;
+	t->keys[t->nkeys++] = *k;
+	memset(k, 0, sizeof(*k));		/* handed over */
+	return 0;
+}
+
 static int
 key_add(struct token_ctx *t, struct tok_token *tk, PKCS11_KEY *pk)
 {
-	struct tok_key k, *nk;
+	struct tok_key k;
 	EVP_PKEY *priv = NULL;
 	PKCS11_CERT *c;
 	const char *cn = "";
@@ -1249,26 +1279,7 @@ key_add(struct token_ctx *t, struct tok_token *tk, PKCS11_KEY *pk)
 		}
 	}
 	ERR_clear_error();
-	if ((k.info.label = strdup(label)) == NULL ||
-	    (k.info.token_label = strdup(tk->label)) == NULL ||
-	    (k.info.token_serial = strdup(tk->serial)) == NULL ||
-	    (k.info.curve = strdup(cn)) == NULL ||
-	    (k.info.ckaid = malloc(pk->id_len ? pk->id_len : 1)) == NULL ||
-	    (k.info.uri = key_uri(tk, label, pk->id, pk->id_len)) == NULL) {
-		r = P11AGENT_ERR_NO_MEMORY;
-		goto out;
-	}
-	if (pk->id_len > 0)
-		memcpy(k.info.ckaid, pk->id, pk->id_len);
-	k.info.ckaid_len = pk->id_len;
-
-	if ((nk = reallocarray(t->keys, t->nkeys + 1, sizeof(*nk))) == NULL) {
-		r = P11AGENT_ERR_NO_MEMORY;
-		goto out;
-	}
-	t->keys = nk;
-	t->keys[t->nkeys++] = k;
-	memset(&k, 0, sizeof(k));		/* handed over */
+	r = key_append(t, tk, &k, label, cn, pk->id, pk->id_len);
 	goto out;
  bad:
 	log_info_f("key \"%s\": unusable public key, skipped", label);
@@ -1591,7 +1602,7 @@ load_keys(struct token_ctx *t, struct tok_token *tk)
 static int
 key_add_cert(struct token_ctx *t, struct tok_token *tk, PKCS11_CERT *c)
 {
-	struct tok_key k, *nk;
+	struct tok_key k;
 	EVP_PKEY *pub;
 	const char *cn = "", *label = c->label != NULL ? c->label : "";
 	unsigned char *der = NULL;
@@ -1630,25 +1641,7 @@ key_add_cert(struct token_ctx *t, struct tok_token *tk, PKCS11_CERT *c)
 		memcpy(k.info.cert, der, (size_t)n);
 		k.info.cert_len = (size_t)n;
 	}
-	if ((k.info.label = strdup(label)) == NULL ||
-	    (k.info.token_label = strdup(tk->label)) == NULL ||
-	    (k.info.token_serial = strdup(tk->serial)) == NULL ||
-	    (k.info.curve = strdup(cn)) == NULL ||
-	    (k.info.ckaid = malloc(c->id_len ? c->id_len : 1)) == NULL ||
-	    (k.info.uri = key_uri(tk, label, c->id, c->id_len)) == NULL) {
-		r = P11AGENT_ERR_NO_MEMORY;
-		goto out;
-	}
-	if (c->id_len > 0)
-		memcpy(k.info.ckaid, c->id, c->id_len);
-	k.info.ckaid_len = c->id_len;
-	if ((nk = reallocarray(t->keys, t->nkeys + 1, sizeof(*nk))) == NULL) {
-		r = P11AGENT_ERR_NO_MEMORY;
-		goto out;
-	}
-	t->keys = nk;
-	t->keys[t->nkeys++] = k;
-	memset(&k, 0, sizeof(k));		/* handed over */
+	r = key_append(t, tk, &k, label, cn, c->id, c->id_len);
  out:
 	ERR_clear_error();
 	OPENSSL_free(der);
