@@ -173,16 +173,19 @@ send_all(int fd, const uint8_t *p, size_t len, int64_t deadline)
 static void
 poll_for_reply(struct p11agent_client *c)
 {
-	static long ncpu;
+	static long ncpu;		/* any thread may set it: atomic */
 	struct pollfd pfd;
 	int64_t until;
+	long n;
 
 	if (c->sent_us == 0 || c->rtt_us == 0 ||
 	    c->rtt_us > CLIENT_SPIN_RTT_MAX)
 		return;
-	if (ncpu == 0)
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	if (ncpu < 2)
+	if ((n = __atomic_load_n(&ncpu, __ATOMIC_RELAXED)) == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		__atomic_store_n(&ncpu, n, __ATOMIC_RELAXED);
+	}
+	if (n < 2)
 		return;
 	until = c->sent_us + 2 * c->rtt_us;
 	while (now_us() < until) {
