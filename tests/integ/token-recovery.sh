@@ -101,7 +101,12 @@ start_server
 t0=$(now_ms)
 until p11 sign --key carol --alg ecdsa-sha256 --in "$T/c1/m0" \
     --out "$T/after" 2>/dev/null; do
-	[ $(($(now_ms) - t0)) -lt 15000 ] || fail "no recovery in 15 s"
+	[ $(($(now_ms) - t0)) -lt 15000 ] || {
+		p11 sign --key carol --alg ecdsa-sha256 --in "$T/c1/m0" \
+		    --out "$T/after" >&2 || true
+		tail -n 40 "$T/rec/log" "$T/srv.err" >&2 || true
+		fail "no recovery in 15 s"
+	}
 	sleep 0.1
 done
 took=$(($(now_ms) - t0))
