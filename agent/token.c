@@ -87,6 +87,14 @@ struct tok_module {
 	void *dl;
 	CK_FUNCTION_LIST *fn;
 	CK_INFO info;
+	/*
+	 * Without direct access (fn NULL: p11-kit's client or proxy), one
+	 * operation at a time. p11-kit-client 0.24's RPC, called from two
+	 * threads when its server dies mid-call, leaves both waiting on a
+	 * condition variable for ever (seen in token-recovery); one caller
+	 * at a time gets the error instead.
+	 */
+	pthread_mutex_t call_mtx;
 };
 
 struct tok_token {
@@ -809,6 +817,7 @@ token_open(struct token_ctx **tp, const char *const *modules,
 	}
 	for (i = 0; i < nmodules; i++) {
 		m = &t->mods[t->nmods];
+		pthread_mutex_init(&m->call_mtx, NULL);
 		if ((m->arg = strdup(modules[i])) == NULL) {
 			r = P11AGENT_ERR_NO_MEMORY;
 			goto out;
@@ -2344,6 +2353,7 @@ token_close(struct token_ctx *t)
 		free(m->arg);
 		free(m->path);
 		free(m->kitname);
+		pthread_mutex_destroy(&m->call_mtx);
 	}
 	free(t->mods);
 	for (i = 0; i < t->nuris; i++)
@@ -2576,7 +2586,8 @@ typedef int (*req_check_fn)(const struct tok_key *, const struct alg_info *,
  * and until TOKEN_DOWN_WAIT_MS after start (when the request came in)
  * while the token is down. The request is checked first (find_op, then
  * check), so that a malformed request gets the same answer in every
- * state. Returns 0 with the read lock held, or an error without it.
+ * state. Returns 0 with the read lock held (and the module's call lock
+ * where tok_module says so): end with op_end(). Or an error, without.
  */
 static int
 op_begin(struct token_ctx *t, const uint8_t *id, uint32_t alg, uint32_t op,
@@ -2631,6 +2642,9 @@ op_begin(struct token_ctx *t, const uint8_t *id, uint32_t alg, uint32_t op,
 			r = 0;
 		if (r == 0) {
 			pthread_mutex_unlock(&t->st_mtx);
+			/* fn does not change while the read lock is held. */
+			if (k->tok->mod->fn == NULL)
+				pthread_mutex_lock(&k->tok->mod->call_mtx);
 			return 0;		/* read lock held */
 		}
 		pthread_rwlock_unlock(&t->lock);
@@ -2646,6 +2660,15 @@ op_begin(struct token_ctx *t, const uint8_t *id, uint32_t alg, uint32_t op,
 			;
 		pthread_mutex_unlock(&t->st_mtx);
 	}
+}
+
+/* Ends what op_begin() started: the call lock, then the read lock. */
+static void
+op_end(struct token_ctx *t, struct tok_key *k)
+{
+	if (k->tok->mod->fn == NULL)
+		pthread_mutex_unlock(&k->tok->mod->call_mtx);
+	pthread_rwlock_unlock(&t->lock);
 }
 
 /*
@@ -2823,7 +2846,7 @@ sign_once(struct token_ctx *t, const uint8_t *id, uint32_t alg,
 	sig = NULL;
 	r = 0;
  out:
-	pthread_rwlock_unlock(&t->lock);
+	op_end(t, k);
 	ECDSA_SIG_free(es);
 	free(sig);
 	return r;
@@ -2934,7 +2957,7 @@ token_decrypt(struct token_ctx *t, const uint8_t *id, uint32_t alg,
 	*outlenp = (size_t)n;
 	r = 0;
  out:
-	pthread_rwlock_unlock(&t->lock);
+	op_end(t, k);
 	secmem_wipe(blk, sizeof(blk));
 	secmem_wipe(msg, sizeof(msg));
 	return r;
@@ -3012,7 +3035,7 @@ derive_once(struct token_ctx *t, const uint8_t *id, const uint8_t *peer,
 	out = NULL;
 	r = 0;
  out:
-	pthread_rwlock_unlock(&t->lock);
+	op_end(t, k);
 	EC_POINT_free(pt);
 	p11agent_freezero(out, out != NULL ? k->size : 0);
 	return r;
