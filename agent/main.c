@@ -430,6 +430,12 @@ open_tokens(void)
 	r = token_open(&g.token, (const char *const *)g.cfg.modules,
 	    g.cfg.nmodules, (const char *const *)g.cfg.tokens,
 	    g.cfg.ntokens);
+	/* token.c said why in one line: a bad --token, no p11-kit helper. */
+	if (r == P11AGENT_ERR_INVALID_ARGUMENT ||
+	    r == P11AGENT_ERR_SYSTEM_ERROR) {
+		cleanup();
+		exit(1);
+	}
 	if (r == P11AGENT_ERR_TOKEN_NOT_FOUND)
 		die("no matching token in %s%s; check --module and --token "
 		    "(\"p11-kit list-modules\" lists what is there)",

@@ -11,7 +11,8 @@
  * under a running operation. A token whose operation fails as removed is
  * marked down; operations wait a bounded time for the recovery thread to
  * bring it back (token_recover). CK_RV becomes P11AGENT_ERR_* here and
- * nowhere else.
+ * nowhere else. URIs and p11-kit module names go to the p11-kit helper
+ * (kit.h): one helper per scan or key enumeration, under the write lock.
  */
 
 /*
@@ -23,12 +24,9 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,10 +45,9 @@
 #include <openssl/x509.h>
 
 #include <libp11.h>
-#include <p11-kit/p11-kit.h>
 #include <p11-kit/pkcs11.h>
-#include <p11-kit/uri.h>
 
+#include "kit.h"
 #include "log.h"
 #include "pin.h"
 #include "proto.h"
@@ -131,8 +128,10 @@ struct token_ctx {
 	size_t ntoks;
 	struct tok_key *keys;
 	size_t nkeys;
-	P11KitUri **uris;
+	char **uris;			/* --token, checked by p11-kit */
 	size_t nuris;
+	int uri_names_module;		/* a URI has a module-name */
+	struct kit *kit;		/* the helper, while a scan needs it */
 	UI_METHOD *ui;
 	int logged_in;
 	/*
@@ -477,122 +476,48 @@ ui_cached_pin(UI *ui, UI_STRING *uis)
 
 /* Module loading and token selection. */
 
+/* The helper for this scan or enumeration, started on first need. */
 static int
-any_uri_names_module(struct token_ctx *t)
+kit_need(struct token_ctx *t)
 {
-	size_t i;
-
-	for (i = 0; i < t->nuris; i++)
-		if (p11_kit_uri_get_module_name(t->uris[i]) != NULL)
-			return 1;
-	return 0;
+	if (t->kit != NULL)
+		return 0;
+	return kit_open(&t->kit);
 }
 
-/*
- * Asks p11-kit, in a child process, for the file of the registered module
- * named key (by_name) or for the name of the module whose file is key.
- * p11_kit_modules_load() dlopen()s every registered module, and their
- * constructors run (OpenSC's starts a GLib thread and talks to D-Bus);
- * none of that belongs in the agent. Called at start-up, before threads.
- */
-static char *
-kit_lookup(const char *key, int by_name)
+/* At the end of a scan or enumeration: no helper stays running. */
+static void
+kit_done(struct token_ctx *t)
 {
-	CK_FUNCTION_LIST **all;
-	char buf[PATH_MAX], *fname, *name, *want, *give;
-	size_t len = 0, i;
-	ssize_t n;
-	pid_t pid;
-	int p[2], st;
-
-	if (pipe2(p, O_CLOEXEC) == -1)
-		return NULL;
-	if ((pid = fork()) == -1) {
-		close(p[0]);
-		close(p[1]);
-		return NULL;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		/* A path may reach the configured file through a symlink. */
-		if (!by_name && realpath(key, buf) != NULL)
-			key = buf;
-		all = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
-		for (i = 0; all != NULL && all[i] != NULL; i++) {
-			fname = p11_kit_module_get_filename(all[i]);
-			name = p11_kit_module_get_name(all[i]);
-			if (!by_name && fname != NULL &&
-			    (want = realpath(fname, NULL)) != NULL) {
-				free(fname);
-				fname = want;
-			}
-			want = by_name ? name : fname;
-			give = by_name ? fname : name;
-			/* Ends with a newline so that a cut answer shows. */
-			if (want != NULL && give != NULL &&
-			    strcmp(want, key) == 0 &&
-			    strlen(give) < sizeof(buf) - 1) {
-				len = strlen(give);
-				memcpy(buf, give, len);
-				buf[len++] = '\n';
-				if (write(p[1], buf, len) != (ssize_t)len)
-					_exit(1);
-				break;
-			}
-		}
-		_exit(0);
-	}
-	close(p[1]);
-	while (len < sizeof(buf) - 1 &&
-	    ((n = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0 ||
-	    (n == -1 && errno == EINTR)))
-		if (n > 0)
-			len += (size_t)n;
-	close(p[0]);
-	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-		;
-	if (len == 0 || buf[len - 1] != '\n')
-		return NULL;
-	buf[len - 1] = '\0';
-	return strdup(buf);
+	kit_close(t->kit);
+	t->kit = NULL;
 }
 
 /*
  * A module argument without '/' is a module registered with p11-kit (its
  * config name, e.g. "softhsm2") or a file name in p11-kit's module
  * directory. For a path, the p11-kit name is looked up only when a URI
- * asks for module-name.
+ * asks for module-name; otherwise no helper is needed.
  */
 static int
-resolve_module(struct tok_module *m, int want_name)
+resolve_module(struct token_ctx *t, struct tok_module *m)
 {
-	CK_FUNCTION_LIST *one;
+	int r;
 
-	if (strchr(m->arg, '/') != NULL) {
+	if (strchr(m->arg, '/') != NULL && !t->uri_names_module) {
 		if ((m->path = strdup(m->arg)) == NULL)
 			return P11AGENT_ERR_NO_MEMORY;
-		if (want_name)
-			m->kitname = kit_lookup(m->path, 0);
 		return 0;
 	}
-	if ((m->path = kit_lookup(m->arg, 1)) != NULL) {
-		if ((m->kitname = strdup(m->arg)) == NULL)
-			return P11AGENT_ERR_NO_MEMORY;
-		return 0;
-	}
-	/* Only this one file is loaded (not initialised) to learn its path. */
-	if ((one = p11_kit_module_load(m->arg, P11_KIT_MODULE_UNMANAGED)) != NULL) {
-		m->path = p11_kit_module_get_filename(one);
-		p11_kit_module_release(one);
-	}
-	if (m->path == NULL) {
+	if ((r = kit_need(t)) != 0)
+		return r;
+	r = kit_module(t->kit, m->arg, &m->path, &m->kitname);
+	if (r == P11AGENT_ERR_TOKEN_NOT_FOUND)
 		log_err_f("module \"%s\": not a path nor a p11-kit module",
 		    m->arg);
-		return P11AGENT_ERR_TOKEN_NOT_FOUND;
-	}
-	if (want_name)
-		m->kitname = kit_lookup(m->path, 0);
-	return 0;
+	else if (r == P11AGENT_ERR_MAX_SIZE)
+		log_err_f("module \"%.64s...\": name too long", m->arg);
+	return r;
 }
 
 static int
@@ -656,27 +581,6 @@ module_load(struct token_ctx *t, struct tok_module *m)
 }
 
 static int
-uri_matches(const P11KitUri *u, const struct tok_module *m, CK_SLOT_ID sid,
-    const CK_SLOT_INFO *si, const CK_TOKEN_INFO *ti)
-{
-	const char *s;
-	CK_SLOT_ID want;
-
-	if ((s = p11_kit_uri_get_module_name(u)) != NULL &&
-	    (m->kitname == NULL || strcmp(s, m->kitname) != 0))
-		return 0;
-	if ((s = p11_kit_uri_get_module_path(u)) != NULL &&
-	    strcmp(s, m->path) != 0)
-		return 0;
-	want = p11_kit_uri_get_slot_id((P11KitUri *)u);
-	if (want != (CK_SLOT_ID)-1 && want != sid)
-		return 0;
-	return p11_kit_uri_match_module_info(u, &m->info) == 1 &&
-	    p11_kit_uri_match_slot_info(u, si) == 1 &&
-	    p11_kit_uri_match_token_info(u, ti) == 1;
-}
-
-static int
 select_tokens(struct token_ctx *t, struct tok_module *m)
 {
 	struct tok_token *nt, *k;
@@ -685,8 +589,10 @@ select_tokens(struct token_ctx *t, struct tok_module *m)
 	CK_SLOT_ID sid;
 	unsigned int i;
 	size_t u;
-	int match;
+	int match, r;
 
+	if (t->nuris > 0 && (r = kit_need(t)) != 0)
+		return r;
 	for (i = 0; i < m->nslots; i++) {
 		if (m->slots[i].token == NULL)
 			continue;
@@ -696,7 +602,9 @@ select_tokens(struct token_ctx *t, struct tok_module *m)
 			continue;
 		match = t->nuris == 0;
 		for (u = 0; u < t->nuris && !match; u++)
-			match = uri_matches(t->uris[u], m, sid, &si, &ti);
+			if ((r = kit_uri_match(t->kit, t->uris[u], m->kitname,
+			    m->path, sid, &m->info, &si, &ti, &match)) != 0)
+				return r;
 		if (!match)
 			continue;
 		nt = reallocarray(t->toks, t->ntoks + 1, sizeof(*nt));
@@ -732,8 +640,9 @@ token_open(struct token_ctx **tp, const char *const *modules,
 {
 	struct token_ctx *t = NULL;
 	struct tok_module *m;
+	char msg[256];
 	size_t i, j;
-	int r = P11AGENT_ERR_INTERNAL, rc;
+	int r = P11AGENT_ERR_INTERNAL, rc, names;
 
 	return_val_if_fail(tp != NULL, P11AGENT_ERR_INVALID_ARGUMENT);
 	*tp = NULL;
@@ -754,6 +663,7 @@ token_open(struct token_ctx **tp, const char *const *modules,
 		rc = pthread_rwlock_init(&t->lock, &ra);
 		pthread_rwlockattr_destroy(&ra);
 		if (rc != 0) {
+			log_err_f("cannot create a lock: %s", strerror(rc));
 			free(t);
 			return P11AGENT_ERR_SYSTEM_ERROR;
 		}
@@ -767,6 +677,7 @@ token_open(struct token_ctx **tp, const char *const *modules,
 		rc = pthread_cond_init(&t->st_cv, &ca);
 		pthread_condattr_destroy(&ca);
 		if (rc != 0 || pthread_mutex_init(&t->st_mtx, NULL) != 0) {
+			log_err_f("cannot create a lock");
 			pthread_rwlock_destroy(&t->lock);
 			free(t);
 			return P11AGENT_ERR_SYSTEM_ERROR;
@@ -790,25 +701,19 @@ token_open(struct token_ctx **tp, const char *const *modules,
 		goto out;
 	}
 	for (i = 0; i < nuris; i++) {
-		if ((t->uris[i] = p11_kit_uri_new()) == NULL) {
+		if ((t->uris[i] = strdup(uris[i])) == NULL) {
 			r = P11AGENT_ERR_NO_MEMORY;
 			goto out;
 		}
 		t->nuris++;
-		if ((rc = p11_kit_uri_parse(uris[i], P11_KIT_URI_FOR_ANY,
-		    t->uris[i])) != P11_KIT_URI_OK) {
-			log_err_f("token uri \"%s\": %s", uris[i],
-			    p11_kit_uri_message(rc));
-			r = P11AGENT_ERR_INVALID_ARGUMENT;
+		if ((r = kit_need(t)) != 0)
 			goto out;
-		}
-		/* p11-kit never matches such a URI; say so instead. */
-		if (p11_kit_uri_any_unrecognized(t->uris[i])) {
-			log_err_f("token uri \"%s\": unrecognized attribute",
-			    uris[i]);
-			r = P11AGENT_ERR_INVALID_ARGUMENT;
+		if ((r = kit_uri_check(t->kit, uris[i], &names, msg,
+		    sizeof(msg))) == P11AGENT_ERR_INVALID_ARGUMENT)
+			log_err_f("token uri \"%s\": %s", uris[i], msg);
+		if (r != 0)
 			goto out;
-		}
+		t->uri_names_module |= names;
 	}
 
 	if ((t->mods = calloc(nmodules, sizeof(*t->mods))) == NULL) {
@@ -823,7 +728,7 @@ token_open(struct token_ctx **tp, const char *const *modules,
 			goto out;
 		}
 		t->nmods++;
-		if ((r = resolve_module(m, any_uri_names_module(t))) != 0)
+		if ((r = resolve_module(t, m)) != 0)
 			goto out;
 		/* Loading one module twice would C_Finalize it under us. */
 		for (j = 0; j + 1 < t->nmods; j++)
@@ -851,6 +756,7 @@ token_open(struct token_ctx **tp, const char *const *modules,
 		if ((r = scan_keys(t, &t->toks[i])) != 0)
 			goto out;
 	recount_keys(t);
+	kit_done(t);
 	*tp = t;
 	t = NULL;
 	r = 0;
@@ -1035,48 +941,6 @@ key_ops(struct tok_token *tk, uint8_t type, const PKCS11_KEY *pk, int *aap)
 	return ops;
 }
 
-static char *
-key_uri(const struct tok_token *tk, const char *label,
-    const unsigned char *id, size_t idlen)
-{
-	P11KitUri *u;
-	CK_TOKEN_INFO *ti;
-	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	CK_ATTRIBUTE a;
-	char *s = NULL;
-
-	if ((u = p11_kit_uri_new()) == NULL)
-		return NULL;
-	ti = p11_kit_uri_get_token_info(u);
-	memcpy(ti->label, tk->ti.label, sizeof(ti->label));
-	memcpy(ti->manufacturerID, tk->ti.manufacturerID,
-	    sizeof(ti->manufacturerID));
-	memcpy(ti->model, tk->ti.model, sizeof(ti->model));
-	memcpy(ti->serialNumber, tk->ti.serialNumber,
-	    sizeof(ti->serialNumber));
-	a.type = CKA_CLASS;
-	a.pValue = &cls;
-	a.ulValueLen = sizeof(cls);
-	p11_kit_uri_set_attribute(u, &a);
-	if (label != NULL && label[0] != '\0') {
-		a.type = CKA_LABEL;
-		a.pValue = (void *)label;
-		a.ulValueLen = strlen(label);
-		p11_kit_uri_set_attribute(u, &a);
-	}
-	if (idlen > 0) {
-		a.type = CKA_ID;
-		a.pValue = (void *)id;
-		a.ulValueLen = idlen;
-		p11_kit_uri_set_attribute(u, &a);
-	}
-	if (p11_kit_uri_format(u, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &s) !=
-	    P11_KIT_URI_OK)
-		s = NULL;
-	p11_kit_uri_free(u);
-	return s;
-}
-
 static const char *
 curve_name(const EC_GROUP *g)
 {
@@ -1194,9 +1058,10 @@ key_listed(const struct token_ctx *t, const struct tok_key *k)
 
 /* Adds one private key of tk to t; a key that cannot be used is skipped. */
 /*
- * Names k after its token, label, curve and CKA_ID and appends it to
- * t->keys (k is emptied: handed over). On failure k keeps what it had;
- * the caller frees it.
+ * Names k after its token, label, curve and CKA_ID (its URI from the
+ * p11-kit helper) and appends it to t->keys (k is emptied: handed over).
+ * On failure, and for a key skipped for its overlong label or CKA_ID
+ * (0), k keeps what it had; the caller frees it.
  */
 static int
 key_append(struct token_ctx *t, struct tok_token *tk, struct tok_key *k,
@@ -1204,14 +1069,24 @@ key_append(struct token_ctx *t, struct tok_token *tk, struct tok_key *k,
     size_t id_len)
 {
 	struct tok_key *nk;
+	int r;
 
+	if (strlen(label) > P11AGENT_KIT_FIELD_MAX ||
+	    id_len > P11AGENT_KIT_FIELD_MAX) {
+		log_info_f("key \"%.64s\": label or CKA_ID over %d bytes, "
+		    "skipped", label, P11AGENT_KIT_FIELD_MAX);
+		return 0;
+	}
 	if ((k->info.label = strdup(label)) == NULL ||
 	    (k->info.token_label = strdup(tk->label)) == NULL ||
 	    (k->info.token_serial = strdup(tk->serial)) == NULL ||
 	    (k->info.curve = strdup(cn)) == NULL ||
-	    (k->info.ckaid = malloc(id_len ? id_len : 1)) == NULL ||
-	    (k->info.uri = key_uri(tk, label, id, id_len)) == NULL)
+	    (k->info.ckaid = malloc(id_len ? id_len : 1)) == NULL)
 		return P11AGENT_ERR_NO_MEMORY;
+	if ((r = kit_need(t)) != 0 ||
+	    (r = kit_key_uri(t->kit, &tk->ti, label, id, id_len,
+	    &k->info.uri)) != 0)
+		return r;
 	if (id_len > 0)
 		memcpy(k->info.ckaid, id, id_len);
 	k->info.ckaid_len = id_len;
@@ -1748,6 +1623,7 @@ token_login(struct token_ctx *t, const char *pin)
 	for (i = 0; r == 0 && i < t->ntoks; i++)
 		if (t->toks[i].logged_in)
 			r = load_keys(t, &t->toks[i]);
+	kit_done(t);
 	if (r != 0) {
 		logout_locked(t);
 		refind_tokens(t);	/* as token_logout() */
@@ -2143,6 +2019,7 @@ token_recover(struct token_ctx *t, const char *pin)
 		if ((rr = recover_module(t, &t->mods[i], pin)) != 0)
 			r = rr;
 	}
+	kit_done(t);
 	t->quiet = 0;
 	pthread_mutex_lock(&t->st_mtx);
 	ndown = t->ndown;
@@ -2356,8 +2233,9 @@ token_close(struct token_ctx *t)
 		pthread_mutex_destroy(&m->call_mtx);
 	}
 	free(t->mods);
+	kit_done(t);
 	for (i = 0; i < t->nuris; i++)
-		p11_kit_uri_free(t->uris[i]);
+		free(t->uris[i]);
 	free(t->uris);
 	if (t->ui != NULL)
 		UI_destroy_method(t->ui);

@@ -53,9 +53,12 @@ struct token_info {
 /*
  * Loads the modules (paths, or names of modules registered with p11-kit
  * resolved through p11-kit's configuration) and selects the tokens that
- * match any of the RFC 7512 URIs (all tokens when nuris is 0). Fails with
- * P11AGENT_ERR_TOKEN_NOT_FOUND when nothing matches. Does not log in; the
- * keys are listed from the tokens' public key objects until it does.
+ * match any of the RFC 7512 URIs (all tokens when nuris is 0), with the
+ * p11-kit helper (kit.h). Fails with P11AGENT_ERR_TOKEN_NOT_FOUND when
+ * nothing matches; P11AGENT_ERR_INVALID_ARGUMENT (a bad URI) and
+ * P11AGENT_ERR_SYSTEM_ERROR (no p11-kit helper) come with their reason
+ * logged in one line. Does not log in; the keys are listed from the
+ * tokens' public key objects until it does.
  * On success *tp is owned by the caller; release it with token_close().
  */
 int token_open(struct token_ctx **tp, const char *const *modules,
@@ -70,7 +73,8 @@ void token_close(struct token_ctx *t);
  * want a login per use; on failure the cache is emptied. A selected
  * token that is missing is marked down. Returns 0 or
  * P11AGENT_ERR_PIN_INCORRECT / _PIN_LOCKED / _PIN_LEN_RANGE /
- * _TOKEN_NOT_PRESENT / _TOKEN_ERROR.
+ * _TOKEN_NOT_PRESENT / _TOKEN_ERROR, or _SYSTEM_ERROR when the p11-kit
+ * helper that names the keys failed (logged).
  */
 int token_login(struct token_ctx *t, const char *pin);
 /* Logs out of every token and forgets the cached PIN; keys stay listed

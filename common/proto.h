@@ -31,6 +31,11 @@
 #define P11AGENT_MAX_INFLIGHT		128	/* requests per connection awaiting reply */
 #define P11AGENT_HANDSHAKE_TIMEOUT	10	/* seconds, accept to handshake done */
 #define P11AGENT_KEY_LEN		32	/* bytes, X25519 keys */
+/* The agent's p11-kit helper, p11agent-p11kit (agent/kit.h). */
+#define P11AGENT_KIT_PROTOCOL		"1"	/* its argv[1] */
+#define P11AGENT_KIT_LINE_MAX		32768	/* bytes, a request or answer with its LF */
+#define P11AGENT_KIT_FIELD_MAX		4096	/* bytes, a string of a request, before hex */
+#define P11AGENT_KIT_TIMEOUT		30	/* seconds, for each answer */
 
 /* Handshake status byte (first byte of the responder's first frame). */
 #define P11AGENT_HS_PROCEED		0

@@ -1,0 +1,49 @@
+#!/bin/sh
+# SPDX-License-Identifier: ISC
+# Without its p11-kit helper (p11agent-p11kit), or with one that exits,
+# crashes, floods or answers nonsense, the agent stops its start at once
+# with exit status 1 and one line that names the helper and says what to
+# do: no hang, no crash. A copy of the agent in a directory of its own
+# finds no helper beside it, and a build installs none.
+. "$(dirname "$0")/lib.sh"
+need_fixture
+: "${P11AGENT_KIT_INSTALLED:?run through ctest}"
+[ ! -e "$P11AGENT_KIT_INSTALLED" ] ||
+    skip "a helper is installed at $P11AGENT_KIT_INSTALLED"
+mkdir -p "$T/bin" "$T/a"
+chmod 700 "$T/a"
+cp "$BIN/p11agent" "$T/bin/p11agent"
+# shellcheck disable=SC2046
+run() {
+	timeout 60 "$T/bin/p11agent" --foreground --socket "$T/a/sock" \
+	    --agent-key "$T/a/agent.key" $(token_opts) \
+	    --token "pkcs11:token=$P11AGENT_TEST_TOKEN_LABEL"
+}
+# fails_with REASON: exit 1, and this one line on stderr, nothing else.
+fails_with() {
+	expect_fail 1 "^p11agent: kit_[a-z_]+: p11-kit helper $h: $1\$" run
+	[ "$(wc -l <"$T/ef.err")" -eq 1 ] ||
+	    { cat "$T/ef.err" >&2; fail "$1: more than one line"; }
+}
+# broken SCRIPT: the helper beside the agent's copy is this sh script.
+broken() {
+	printf '#!/bin/sh\n%s\n' "$1" >"$h"
+	chmod 700 "$h"
+}
+
+h=$P11AGENT_KIT_INSTALLED
+fails_with "cannot run: No such file or directory \(reinstall p11agent\)"
+pass "no helper"
+
+h=$T/bin/p11agent-p11kit
+broken 'exit 3'
+fails_with "exited with status 3 \(reinstall p11agent\)"
+broken 'kill -SEGV $$'
+fails_with "died of signal 11 \(reinstall p11agent\)"
+broken 'while read -r l; do echo "ok 2"; done'
+fails_with "malformed answer \(reinstall p11agent\)"
+broken 'while read -r l; do printf "ok 0\nok 0\n"; done'
+fails_with "malformed answer \(reinstall p11agent\)"
+broken 'head -c 100000 /dev/zero | tr "\0" x'
+fails_with "answer over 32768 bytes \(reinstall p11agent\)"
+pass "broken helpers"
