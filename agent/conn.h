@@ -55,6 +55,8 @@ struct conn {
 	struct buf *pt;		/* plaintext of the current request */
 	unsigned int inflight;	/* operations running or being confirmed */
 	int busy;		/* a thread holds it (loop.h); agent lock */
+	int recent;		/* a frame came lately (loop.c); agent lock */
+	uint64_t last_ns;	/* monotonic, its last frame; agent lock */
 	struct job *job;	/* the operation the last frame asked for */
 	char name[64];		/* "client-name/policy-name", printable */
 	char client[64];	/* client-name alone: the client's claim */

@@ -16,9 +16,23 @@
  * A connection is freed only by the thread that holds it, after it left
  * the table (under the agent lock) and the epoll set. Peers of another
  * uid are closed on accept, before any crypto.
+ *
+ * Watching the set. Waking a thread asleep on another CPU costs about as
+ * much as an ECDSA signature on a small VM, so when events have lately
+ * come quickly and a CPU is spare, one reactor (the spinner) polls the
+ * set instead of sleeping, and the idle others park on a condition
+ * variable: were they asleep in epoll_wait, the kernel would wake one
+ * for every event the spinner takes. Otherwise idle reactors sleep in
+ * epoll_wait, as many as there are. A reactor that takes an event when
+ * nobody else watches summons a parked one if other connections are
+ * active; with one active client it serves and comes back, and nobody
+ * sleeps on either side. Connections that stay unwatched that way (an
+ * idle client waking up during a long operation) are seen to by the
+ * main thread within two ticks.
  */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -46,6 +60,11 @@
 #define LOOP_ACCEPT_PAUSE	1	/* seconds, no accept after EMFILE */
 #define LOOP_SCAN_MS		1000	/* deadline scan with connections open */
 #define LOOP_STOP_TAG		UINT64_MAX	/* epoll data of stopfd */
+#define LOOP_TICK_MS		10	/* main thread, while clients are active */
+#define LOOP_RECENT_NS		(50 * 1000000ULL)	/* a client is active */
+#define LOOP_SPIN_MAX_NS	(200 * 1000ULL)	/* longest poll of the set */
+#define LOOP_SPIN_SLACK_NS	(20 * 1000ULL)
+#define LOOP_GAP_CAP_NS		(10 * 1000000ULL)	/* moving average input */
 
 static struct {
 	pthread_mutex_t mtx;		/* the agent lock */
@@ -61,8 +80,22 @@ static struct {
 	time_t accept_paused_until;
 	pthread_t *threads;
 	unsigned int nthreads;
+	/* Who watches the epoll set; agent lock. */
+	pthread_cond_t park_cv;		/* parked reactors */
+	unsigned int ncpu;
+	unsigned int nserving;		/* reactors handling an event */
+	unsigned int nwait;		/* reactors asleep in epoll_wait */
+	unsigned int nparked;
+	int spinner;			/* a reactor polls the set */
+	int summoned;			/* a parked one was told to watch */
+	int stopping;
+	int unwatched;			/* main thread ticks with no watcher */
+	size_t nrecent;			/* connections with c->recent */
+	uint64_t gap_ns;		/* moving average: watch to event */
 } lp = {
 	.mtx = PTHREAD_MUTEX_INITIALIZER,
+	.park_cv = PTHREAD_COND_INITIALIZER,
+	.gap_ns = LOOP_GAP_CAP_NS,
 	.listen_fd = -1,
 	.wakefd = -1,
 	.epfd = -1,
@@ -79,6 +112,16 @@ loop_now(void)
 	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
 		return 0;
 	return ts.tv_sec;
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 void
@@ -188,6 +231,16 @@ arm_locked(struct conn *c, int op)
 	}
 }
 
+/* Agent lock held: nobody watches the set? Then a parked reactor will. */
+static void
+summon_locked(void)
+{
+	if (!lp.spinner && lp.nwait == 0 && lp.nparked > 0 && !lp.summoned) {
+		lp.summoned = 1;
+		pthread_cond_signal(&lp.park_cv);
+	}
+}
+
 struct conn *
 loop_acquire(size_t slot, uint64_t id)
 {
@@ -206,19 +259,52 @@ loop_acquire(size_t slot, uint64_t id)
 	return c;
 }
 
-/* For a reactor's event: takes c unless another thread holds it. */
+/* Wakes the main thread (a failed write: it was awake anyway). */
+static void
+poke_main(void)
+{
+	uint64_t one = 1;
+
+	if (write(lp.wakefd, &one, sizeof(one)) == -1)
+		return;
+}
+
+/*
+ * A reactor's event, at time t after gap of watching (spinning: it
+ * polled): the reactor stops watching and takes the connection unless
+ * another thread holds it.
+ */
 static struct conn *
-try_acquire(uint64_t tag)
+take(uint64_t tag, int spinning, uint64_t t, uint64_t gap)
 {
 	struct conn *c;
 
 	loop_lock();
+	if (spinning)
+		lp.spinner = 0;
+	else
+		lp.nwait--;
+	lp.nserving++;
+	if (gap > LOOP_GAP_CAP_NS)
+		gap = LOOP_GAP_CAP_NS;
+	lp.gap_ns = lp.gap_ns - lp.gap_ns / 8 + gap / 8;
 	c = lookup_locked((size_t)(tag % P11AGENT_MAX_CONNS),
 	    tag / P11AGENT_MAX_CONNS);
 	if (c != NULL && c->busy)
 		c = NULL;	/* its holder re-arms it when done */
-	if (c != NULL)
+	if (c != NULL) {
 		c->busy = 1;
+		c->last_ns = t;
+		if (!c->recent) {
+			c->recent = 1;
+			/* The main thread starts ticking (scan()). */
+			if (lp.nrecent++ == 0)
+				poke_main();
+		}
+		/* Other clients are active: somebody must watch for them. */
+		if (lp.nrecent > 1)
+			summon_locked();
+	}
 	loop_unlock();
 	return c;
 }
@@ -235,8 +321,13 @@ expire(struct conn *c, time_t now)
 	c->state = CONN_DEAD;
 }
 
-void
-loop_release(struct conn *c)
+/*
+ * Sends what c has queued and gives it back, armed for its next event
+ * unless !arm (its holder's reply will arm it; output still queued arms
+ * it anyway). summon: the caller will not watch the set next.
+ */
+static void
+give_back(struct conn *c, int arm, int summon)
 {
 	struct job *j;
 	uint64_t id;
@@ -245,8 +336,11 @@ loop_release(struct conn *c)
 		conn_flush(c);
 	expire(c, loop_now());
 	loop_lock();
-	if (c->state != CONN_DEAD)
+	if (c->state != CONN_DEAD && (arm || conn_want_write(c))) {
 		arm_locked(c, EPOLL_CTL_MOD);
+		if (summon)
+			summon_locked();
+	}
 	if (c->state != CONN_DEAD) {
 		c->busy = 0;
 		loop_unlock();
@@ -255,6 +349,8 @@ loop_release(struct conn *c)
 	/* Gone: out of the table and the epoll set, then freed. */
 	lp.conns[c->slot] = NULL;
 	lp.nconns--;
+	if (c->recent)
+		lp.nrecent--;
 	(void)epoll_ctl(lp.epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	id = c->id;
 	j = c->job;
@@ -267,7 +363,14 @@ loop_release(struct conn *c)
 }
 
 void
-loop_deliver(struct job *j)
+loop_release(struct conn *c)
+{
+	give_back(c, 1, 1);
+}
+
+/* loop_deliver(); summon: the caller is not a reactor about to watch. */
+static void
+deliver(struct job *j, int summon)
 {
 	struct conn *c;
 
@@ -284,53 +387,165 @@ loop_deliver(struct job *j)
 		dispatch_complete(c, j);
 	loop_unlock();
 	job_free(j);
-	loop_release(c);
+	give_back(c, 1, summon);
+}
+
+void
+loop_deliver(struct job *j)
+{
+	deliver(j, 1);
+}
+
+/* Bytes wait in the socket (on error: say yes, the safe answer). */
+static int
+input_pending(int fd)
+{
+	int n;
+
+	return ioctl(fd, FIONREAD, &n) != 0 || n > 0;
 }
 
 /* One event of a reactor: a frame in, its operation run, replies out. */
 static void
-serve(uint64_t tag)
+serve(uint64_t tag, int spinning, uint64_t t, uint64_t gap)
 {
 	struct conn *c;
 	struct job *j;
+	int more;
 
-	if ((c = try_acquire(tag)) == NULL)
+	if ((c = take(tag, spinning, t, gap)) == NULL)
 		return;
 	expire(c, loop_now());
 	if (conn_read_frame(c))
 		conn_handle_frame(c, lp.env, loop_now());
 	j = c->job;
 	c->job = NULL;
-	/* Back to the set first: its next frame may go to another reactor. */
-	loop_release(c);
-	if (j == NULL)
+	if (j == NULL) {
+		give_back(c, 1, 0);
 		return;
+	}
+	/*
+	 * A pipelined next frame goes back to the set now, for another
+	 * reactor; with none waiting, the reply re-arms the connection
+	 * (one epoll_ctl less per request).
+	 */
+	more = c->state != CONN_DEAD && input_pending(c->fd);
+	give_back(c, more, more);
 	workers_run(j);
-	loop_deliver(j);
+	deliver(j, 0);
+}
+
+/*
+ * Agent lock held. How long a reactor may poll the set before it sleeps:
+ * events have come quickly of late and a CPU is spare for it (one per
+ * active client and per reactor at work). 0: sleep.
+ */
+static uint64_t
+spin_window_locked(void)
+{
+	uint64_t w;
+
+	if (lp.ncpu < 2 || lp.gap_ns > LOOP_SPIN_MAX_NS ||
+	    lp.nserving + lp.nrecent >= lp.ncpu)
+		return 0;
+	w = 2 * lp.gap_ns + LOOP_SPIN_SLACK_NS;
+	return w < LOOP_SPIN_MAX_NS ? w : LOOP_SPIN_MAX_NS;
+}
+
+/*
+ * Waits for this reactor's next event (served: it has just handled
+ * one). Parks while another reactor spins, else spins or sleeps in
+ * epoll_wait. Returns 1 with *ev, *spinning, *t and *gap for take(), or
+ * 0 when the reactors stop.
+ */
+static int
+watch(int served, struct epoll_event *ev, int *spinning, uint64_t *t,
+    uint64_t *gap)
+{
+	uint64_t t0, spin;
+	int n = 0;
+
+	loop_lock();
+	if (served)
+		lp.nserving--;
+	while (lp.spinner && !lp.stopping) {
+		lp.nparked++;
+		pthread_cond_wait(&lp.park_cv, &lp.mtx);
+		lp.nparked--;
+		lp.summoned = 0;
+	}
+	if (lp.stopping) {
+		loop_unlock();
+		return 0;
+	}
+	spin = spin_window_locked();
+	if ((*spinning = spin > 0))
+		lp.spinner = 1;
+	else
+		lp.nwait++;
+	loop_unlock();
+
+	t0 = now_ns();
+	if (*spinning) {
+		while ((n = epoll_wait(lp.epfd, ev, 1, 0)) == 0 &&
+		    now_ns() - t0 < spin)
+			sched_yield();
+		if (n == 0) {
+			/* Nothing came: sleep; the parked stay parked. */
+			loop_lock();
+			lp.spinner = 0;
+			lp.nwait++;
+			*spinning = 0;
+			loop_unlock();
+		}
+	}
+	while (n != 1) {
+		if ((n = epoll_wait(lp.epfd, ev, 1, -1)) == -1 &&
+		    errno != EINTR) {
+			log_err_f("epoll_wait: %s", strerror(errno));
+			break;
+		}
+	}
+	*t = now_ns();
+	*gap = *t - t0;
+	if (n == 1 && ev->data.u64 != LOOP_STOP_TAG)
+		return 1;
+	loop_lock();
+	if (*spinning)
+		lp.spinner = 0;
+	else
+		lp.nwait--;
+	loop_unlock();
+	return 0;
 }
 
 static void *
 reactor_main(void *arg)
 {
 	struct epoll_event ev;
-	int n;
+	uint64_t t, gap;
+	int spinning, served = 0;
 
 	(void)arg;
-	for (;;) {
-		n = epoll_wait(lp.epfd, &ev, 1, -1);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			log_err_f("epoll_wait: %s", strerror(errno));
-			break;
-		}
-		if (n == 0)
-			continue;
-		if (ev.data.u64 == LOOP_STOP_TAG)
-			break;
-		serve(ev.data.u64);
+	while (watch(served, &ev, &spinning, &t, &gap)) {
+		serve(ev.data.u64, spinning, t, gap);
+		served = 1;
 	}
 	return NULL;
+}
+
+/* CPUs this process may run on. */
+static unsigned int
+online_cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 &&
+	    CPU_COUNT(&set) > 0)
+		return (unsigned int)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned int)n : 1;
 }
 
 int
@@ -344,6 +559,7 @@ loop_start(const struct conn_env *env, unsigned int n)
 	if (n == 0 || lp.threads != NULL)
 		return P11AGENT_ERR_INVALID_ARGUMENT;
 	lp.env = env;
+	lp.ncpu = online_cpus();
 	memset(&ev, 0, sizeof(ev));
 	/* Level-triggered, not one-shot: every reactor sees it. */
 	ev.events = EPOLLIN;
@@ -379,6 +595,10 @@ loop_stop(void)
 	uint64_t one = 1;
 	unsigned int i;
 
+	loop_lock();
+	lp.stopping = 1;
+	pthread_cond_broadcast(&lp.park_cv);
+	loop_unlock();
 	if (lp.stopfd != -1 && lp.nthreads > 0)
 		while (write(lp.stopfd, &one, sizeof(one)) == -1 &&
 		    errno == EINTR)
@@ -485,22 +705,41 @@ accept_some(time_t now)
 /*
  * Past their deadline: a connection nobody holds is shut down, so that
  * its next event brings it to a reactor, which closes it (expire()).
- * Held ones are checked by their holder on release.
+ * Held ones are checked by their holder on release. Clients idle for
+ * LOOP_RECENT_NS are no longer active, and a set nobody has watched
+ * for two ticks gets a parked reactor (see the top of this file).
+ * Returns 1 while the main thread should tick (LOOP_TICK_MS).
  */
-static void
-poke_expired(time_t now)
+static int
+scan(time_t now, uint64_t tn)
 {
 	struct conn *c;
 	size_t i;
 
+	int unwatched, tick;
+
 	loop_lock();
 	for (i = 0; i < P11AGENT_MAX_CONNS; i++) {
-		if ((c = lp.conns[i]) == NULL || c->busy ||
-		    c->deadline == 0 || now < c->deadline)
+		if ((c = lp.conns[i]) == NULL)
+			continue;
+		if (c->recent && tn - c->last_ns > LOOP_RECENT_NS) {
+			c->recent = 0;
+			lp.nrecent--;
+		}
+		if (c->busy || c->deadline == 0 || now < c->deadline)
 			continue;
 		(void)shutdown(c->fd, SHUT_RDWR);
 	}
+	unwatched = !lp.spinner && lp.nwait == 0 && lp.nparked > 0;
+	if (!unwatched)
+		lp.unwatched = 0;
+	else if (++lp.unwatched >= 2) {
+		lp.unwatched = 0;
+		summon_locked();
+	}
+	tick = lp.nrecent > 0 || unwatched;
 	loop_unlock();
+	return tick;
 }
 
 /* Adds the poll timeout for deadline to *timeoutp (milliseconds). */
@@ -521,7 +760,7 @@ loop_run(void)
 	uint64_t v;
 	time_t now;
 	size_t n;
-	int timeout, t, listening;
+	int timeout, t, listening, tick = 0;
 
 	for (;;) {
 		if (got_stop)
@@ -542,6 +781,8 @@ loop_run(void)
 			min_timeout(&timeout, now + t, now);
 		if (n > 0 && (timeout < 0 || timeout > LOOP_SCAN_MS))
 			timeout = LOOP_SCAN_MS;
+		if (tick && (timeout < 0 || timeout > LOOP_TICK_MS))
+			timeout = LOOP_TICK_MS;
 
 		pfd[0].fd = lp.wakefd;
 		pfd[0].events = POLLIN;
@@ -568,7 +809,7 @@ loop_run(void)
 				;
 		if (listening && pfd[1].revents != 0)
 			accept_some(now);
-		poke_expired(now);
+		tick = scan(now, now_ns());
 	}
 }
 

@@ -4,8 +4,10 @@
  * loop.h - the agent's threads. N reactor threads share one epoll set of
  * connections: the one that takes a connection's event reads one frame,
  * dispatches it and runs its token operation itself, so a request wakes
- * one thread, not a chain of them. The main thread accepts, handles
- * signals, timers and deadlines.
+ * one thread, not a chain of them. While one client sends in quick
+ * succession and a CPU is spare, an idle reactor polls the set instead of
+ * sleeping (loop.c). The main thread accepts, handles signals, timers and
+ * deadlines.
  *
  * Locking: one agent lock (loop_lock) guards the connection table, the
  * dispatcher's state and the rules. A connection is worked on by one

@@ -10,6 +10,8 @@ garbage, oversized, tampered, replayed and reordered frames. Each mode
 exits 0 when the agent reacted as PROTOCOL.md requires.
 
 usage: noiseclient.py SOCKET AGENT_PUB_FILE MODE [args...]
+  (idle-status FILE SECONDS: once FILE exists, the connection opened
+  first, idle since, must be answered within SECONDS)
 """
 import base64
 import hashlib
@@ -18,6 +20,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PrivateKey, X25519PublicKey)
@@ -306,6 +309,17 @@ def main():
             ids.add(rid)
         if ids != set(range(1000, 1000 + n)):
             fail("pipelined ids differ")
+    elif mode == "idle-status":
+        # The bystander has been idle; when the file args[0] exists it
+        # must be answered within args[1] seconds.
+        while not os.path.exists(args[0]):
+            time.sleep(0.01)
+        t0 = time.monotonic()
+        status_ok(bystander, 102)
+        took = time.monotonic() - t0
+        print("idle connection answered in %.3f s" % took)
+        if took > float(args[1]):
+            fail("idle connection answered in %.3f s" % took)
     elif mode == "unauthorized":
         c = Conn(path, pub)
         r, _ = c.handshake()

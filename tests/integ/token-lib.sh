@@ -47,3 +47,67 @@ verify_sig() {
 	openssl dgst -sha256 -verify "$T/$1.pub.pem" -signature "$3" "$2" \
 	    >/dev/null 2>&1
 }
+
+# need_p11kit_server: skips unless "p11-kit server" and p11-kit-client.so
+# are installed; sets CLIENT_MOD (the client module), SRV (the server's
+# socket) and P11_KIT_SERVER_ADDRESS for start_server.
+need_p11kit_server() {
+	command -v p11-kit >/dev/null 2>&1 || skip "p11-kit not installed"
+	CLIENT_MOD=""
+	for d in "$(pkg-config --variable=p11_module_path p11-kit-1 \
+	    2>/dev/null)" /usr/lib/x86_64-linux-gnu/pkcs11 /usr/lib/pkcs11 \
+	    /usr/lib64/pkcs11; do
+		if [ -n "$d" ] && [ -f "$d/p11-kit-client.so" ]; then
+			CLIENT_MOD=$d/p11-kit-client.so
+			break
+		fi
+	done
+	[ -n "$CLIENT_MOD" ] || skip "p11-kit-client.so not found"
+	SRV=$T/hsm.sock
+	P11_KIT_SERVER_ADDRESS=unix:path=$SRV
+	export P11_KIT_SERVER_ADDRESS
+	SRV_PID=""
+}
+
+# start_server: "p11-kit server" in front of the fixture token at $SRV
+# (an HSM reached over a connection); its pid in SRV_PID.
+start_server() {
+	rm -f "$SRV"
+	p11-kit server -f -n "$SRV" --provider "$P11AGENT_TEST_MODULE" \
+	    "pkcs11:token=$P11AGENT_TEST_TOKEN_LABEL" >"$T/srv.out" \
+	    2>>"$T/srv.err" &
+	SRV_PID=$!
+	i=0
+	until [ -S "$SRV" ]; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || fail "p11-kit server did not start"
+		sleep 0.05
+	done
+}
+
+# children PID: the processes whose parent is PID (from /proc; no procps).
+children() {
+	parent=$1
+	for f in /proc/[0-9]*/stat; do
+		s=$(cat "$f" 2>/dev/null) || continue
+		# "pid (comm) state ppid ...": comm may hold spaces.
+		rest=${s##*) }
+		# shellcheck disable=SC2086
+		set -- $rest
+		[ "$2" = "$parent" ] && echo "${s%% *}"
+	done
+	return 0
+}
+
+# signal_server SIG: the server and the children that serve the agent.
+signal_server() {
+	# shellcheck disable=SC2046
+	kill "-$1" "$SRV_PID" $(children "$SRV_PID") 2>/dev/null || true
+}
+
+# kill_server: the HSM is gone.
+kill_server() {
+	signal_server KILL
+	wait "$SRV_PID" 2>/dev/null || true
+	SRV_PID=""
+}

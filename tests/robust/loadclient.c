@@ -10,9 +10,12 @@
  * each signature is verified, each decryption and each shared secret
  * compared with the expected value. Any error or wrong result fails.
  *
- * usage: loadclient [-o KINDS] [-u STOPFILE] SOCKET CLIENTS REQUESTS
+ * usage: loadclient [-o KINDS] [-p PINGS] [-u STOPFILE] SOCKET CLIENTS
+ *     REQUESTS
  *   -o: only these operations, a comma-separated subset of
  *   sign,decrypt,derive,ping (to find which one a problem follows).
+ *   -p: PINGS pings after each request, a client in quick succession
+ *   (the agent then polls for it: agent/loop.c).
  *   Each of CLIENTS threads connects once and sends REQUESTS requests;
  *   with -u it keeps going (REQUESTS at least) until STOPFILE exists.
  *   Prints one summary line; exits 0 only with zero errors and zero
@@ -63,6 +66,7 @@ static size_t nkeys;
 static struct op ops[MAX_OPS];
 static size_t nops;
 static const char *sockpath, *stopfile, *only;
+static unsigned long npings;
 static unsigned long nrequests;
 
 struct stats {
@@ -353,6 +357,13 @@ client_thread(void *arg)
 		} else {
 			st.done[o->kind]++;
 		}
+		for (j = 0; j < npings && r == 0; j++) {
+			if ((r = p11agent_client_ping(c)) != 0) {
+				report(tid, i, &ops[0], r, "ping");
+				st.errors++;
+			} else
+				st.done[OP_PING]++;
+		}
 	}
  done:
 	p11agent_client_free(c);
@@ -374,10 +385,13 @@ main(int argc, char **argv)
 	double secs;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "o:u:")) != -1) {
+	while ((ch = getopt(argc, argv, "o:p:u:")) != -1) {
 		switch (ch) {
 		case 'o':
 			only = optarg;
+			break;
+		case 'p':
+			npings = strtoul(optarg, NULL, 10);
 			break;
 		case 'u':
 			stopfile = optarg;
@@ -420,7 +434,7 @@ main(int argc, char **argv)
 	return total.errors == 0 && total.wrong == 0 &&
 	    sum >= nclients * nrequests ? 0 : 1;
 usage:
-	fprintf(stderr, "usage: loadclient [-o KINDS] [-u STOPFILE] SOCKET "
-	    "CLIENTS REQUESTS\n");
+	fprintf(stderr, "usage: loadclient [-o KINDS] [-p PINGS] [-u STOPFILE] "
+	    "SOCKET CLIENTS REQUESTS\n");
 	return 2;
 }
