@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -401,6 +402,19 @@ login(void)
 }
 
 /*
+ * One malloc arena per CPU. glibc makes up to eight per core, in effect
+ * one per reactor here, and each keeps about 100 KiB after a load; the
+ * reactors beyond the CPUs wait on tokens, not on the allocator.
+ */
+static void
+limit_arenas(void)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	(void)mallopt(M_ARENA_MAX, ncpu < 2 ? 2 : (int)ncpu);
+}
+
+/*
  * The worker pool: as many operations as the tokens take at once
  * (token_max_parallel: their session limits, at most 16 each), but not
  * more than twice the CPUs, which a software token cannot outrun.
@@ -588,6 +602,7 @@ main(int argc, char **argv)
 	log_init("p11agent", g.cfg.debug ? LOG_LEVEL_DEBUG :
 	    g.cfg.foreground ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR, 1);
 	signal(SIGPIPE, SIG_IGN);
+	limit_arenas();
 
 	/* Hardening, in this order (style.md). */
 	umask(0177);
