@@ -9,10 +9,6 @@
  * the failure logged in one line. Relies on the agent ignoring SIGPIPE
  * (main.c): writing to a dead helper fails with EPIPE.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE		/* posix_spawn_file_actions_addclosefrom_np */
-#endif
-
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -21,7 +17,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -34,17 +29,17 @@
 
 #include <p11agent/err.h>
 
+#include "child.h"
 #include "kit.h"
 #include "log.h"
 #include "proto.h"
+#include "wire.h"
 
 #ifndef P11AGENT_KIT_PATH
 #error "P11AGENT_KIT_PATH (the installed helper) comes from CMakeLists.txt"
 #endif
 #define KIT_NAME	"p11agent-p11kit"
 #define KIT_REAP_MS	2000	/* ms, for the helper to exit */
-
-extern char **environ;
 
 struct kit {
 	pid_t pid;
@@ -61,15 +56,6 @@ struct kit {
  * that recovery polling for a token does not repeat the line every second.
  */
 static atomic_int kit_failing;
-
-static long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * Beside our own executable first: that is how the build tree and its
@@ -98,7 +84,7 @@ helper_path(char *buf, size_t len)
 static int
 reap(struct kit *k, long ms)
 {
-	long until = mono_ms() + ms;
+	long until = (long)wire_now_ms() + ms;
 	useconds_t nap = 500;
 	pid_t w;
 	int st = -1;
@@ -112,7 +98,7 @@ reap(struct kit *k, long ms)
 			st = -1;
 			break;
 		}
-		if (w == 0 && mono_ms() >= until) {
+		if (w == 0 && (long)wire_now_ms() >= until) {
 			kill(k->pid, SIGKILL);
 			while (waitpid(k->pid, &st, 0) == -1 && errno == EINTR)
 				;
@@ -186,12 +172,9 @@ kit_died(struct kit *k, const char *func)
 int
 kit_open(struct kit **kp)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
 	char *argv[3];
-	int to[2] = { -1, -1 }, from[2] = { -1, -1 }, e;
 	struct kit *k;
+	int e;
 
 	*kp = NULL;
 	if ((k = calloc(1, sizeof(*k))) == NULL)
@@ -203,48 +186,19 @@ kit_open(struct kit **kp)
 		return P11AGENT_ERR_NO_MEMORY;
 	}
 	helper_path(k->path, sizeof(k->path));
-	if (pipe2(to, O_CLOEXEC) == -1 || pipe2(from, O_CLOEXEC) == -1) {
-		e = errno;
-		if (to[0] != -1) {
-			close(to[0]);
-			close(to[1]);
-		}
-		FAIL(k, "pipe: %s", strerror(e));
-		kit_close(k);
-		return P11AGENT_ERR_SYSTEM_ERROR;
-	}
-	/* Ours only (a pipe's ends are separate files): no write can hang. */
-	fcntl(to[1], F_SETFL, O_NONBLOCK);
-	fcntl(from[0], F_SETFL, O_NONBLOCK);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, to[0], STDIN_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, from[1], STDOUT_FILENO);
-	/* stderr stays the agent's: the helper's complaints reach its log. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-	posix_spawnattr_init(&attr);
-	/* Worker threads block every signal and the agent ignores SIGPIPE. */
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF);
 	argv[0] = k->path;
 	argv[1] = (char *)P11AGENT_KIT_PROTOCOL;
 	argv[2] = NULL;
-	e = posix_spawn(&k->pid, k->path, &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	close(to[0]);
-	close(from[1]);
-	k->wfd = to[1];
-	k->rfd = from[0];
-	if (e != 0) {
-		k->pid = -1;
+	/* stderr stays the agent's: the helper's complaints reach its log. */
+	if ((e = child_spawn(k->path, argv, 0, &k->pid, &k->wfd,
+	    &k->rfd)) != 0) {
 		FAIL(k, "cannot run: %s (reinstall p11agent)", strerror(e));
 		kit_close(k);
 		return P11AGENT_ERR_SYSTEM_ERROR;
 	}
+	/* Ours only (a pipe's ends are separate files): no write can hang. */
+	fcntl(k->wfd, F_SETFL, O_NONBLOCK);
+	fcntl(k->rfd, F_SETFL, O_NONBLOCK);
 	*kp = k;
 	return 0;
 }
@@ -277,7 +231,7 @@ kit_wait(int fd, short ev, long until)
 	int n;
 
 	for (;;) {
-		if ((left = until - mono_ms()) <= 0)
+		if ((left = until - (long)wire_now_ms()) <= 0)
 			return P11AGENT_ERR_TIMEOUT;
 		pfd.fd = fd;
 		pfd.events = ev;
@@ -296,7 +250,7 @@ kit_wait(int fd, short ev, long until)
 static int
 kit_call(struct kit *k, char **answerp)
 {
-	long until = mono_ms() + 1000L * P11AGENT_KIT_TIMEOUT;
+	long until = (long)wire_now_ms() + 1000L * P11AGENT_KIT_TIMEOUT;
 	size_t off = 0, len = 0;
 	ssize_t n;
 	char *nl = NULL;

@@ -8,10 +8,6 @@
  * and the buffer is wiped line by line. The child is started with
  * posix_spawn (no fork of a threaded process) and always reaped.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE		/* posix_spawn_file_actions_addclosefrom_np */
-#endif
-
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -20,7 +16,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +24,7 @@
 
 #include <p11agent/err.h>
 
+#include "child.h"
 #include "log.h"
 #include "pinentry.h"
 #include "proto.h"
@@ -45,8 +41,6 @@
 #define GPG_ERR_CANCELED	99
 #define GPG_ERR_NOT_CONFIRMED	114
 #define GPG_ERR_FULLY_CANCELED	198
-
-extern char **environ;
 
 static struct {
 	char *ttyname, *ttytype, *lc_ctype;
@@ -142,11 +136,8 @@ pe_close(struct pe *pe, int kill_it)
 static int
 pe_start(struct pe *pe, const char *program, int timeout_s)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
 	char *argv[2];
-	int to[2] = { -1, -1 }, from[2] = { -1, -1 }, e;
+	int e;
 
 	memset(pe, 0, sizeof(*pe));
 	pe->pid = -1;
@@ -160,46 +151,10 @@ pe_start(struct pe *pe, const char *program, int timeout_s)
 		pe_close(pe, 0);
 		return P11AGENT_ERR_NO_MEMORY;
 	}
-	if (pipe2(to, O_CLOEXEC) == -1 || pipe2(from, O_CLOEXEC) == -1) {
-		e = errno;
-		if (to[0] != -1) {
-			close(to[0]);
-			close(to[1]);
-		}
-		pe_close(pe, 0);
-		log_err_f("pinentry: pipe: %s", strerror(e));
-		return P11AGENT_ERR_SYSTEM_ERROR;
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, to[0], STDIN_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, from[1], STDOUT_FILENO);
-	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null",
-	    O_WRONLY, 0);
-	/* Nothing of the agent (sockets, module descriptors) leaks in. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-	posix_spawnattr_init(&attr);
-	/* Worker threads block every signal and the agent ignores SIGPIPE. */
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF);
 	argv[0] = (char *)pe->prog;
 	argv[1] = NULL;
-	if (strchr(pe->prog, '/') != NULL)
-		e = posix_spawn(&pe->pid, pe->prog, &fa, &attr, argv, environ);
-	else
-		e = posix_spawnp(&pe->pid, pe->prog, &fa, &attr, argv,
-		    environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	close(to[0]);
-	close(from[1]);
-	pe->wfd = to[1];
-	pe->rfd = from[0];
-	if (e != 0) {
-		pe->pid = -1;
+	if ((e = child_spawn(pe->prog, argv, 1, &pe->pid, &pe->wfd,
+	    &pe->rfd)) != 0) {
 		pe_close(pe, 0);
 		log_err_f("pinentry %s: cannot run: %s", pe->prog, strerror(e));
 		return P11AGENT_ERR_PIN_REQUIRED;

@@ -53,6 +53,7 @@
 #include "proto.h"
 #include "secmem.h"
 #include "token.h"
+#include "wire.h"
 
 #define TOKEN_POOL_MAX		16	/* sessions, libp11's pool per slot */
 #define TOKEN_DOWN_WAIT_MS	2000	/* ms, wait for a token to return */
@@ -293,10 +294,7 @@ ckr_from_errors(void)
 static long
 mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long)wire_now_ms();
 }
 
 static void

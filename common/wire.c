@@ -68,9 +68,8 @@ wire_put_frame(struct buf *out, const void *body, size_t len)
 	return 0;
 }
 
-/* Milliseconds on the monotonic clock. */
-static int64_t
-now_ms(void)
+int64_t
+wire_now_ms(void)
 {
 	struct timespec ts;
 
@@ -93,7 +92,7 @@ wait_fd(int fd, short events, int64_t deadline)
 	for (;;) {
 		ms = -1;
 		if (deadline != 0) {
-			if ((left = deadline - now_ms()) <= 0)
+			if ((left = deadline - wire_now_ms()) <= 0)
 				return P11AGENT_ERR_TIMEOUT;
 			ms = left > INT32_MAX ? INT32_MAX : (int)left;
 		}
@@ -112,7 +111,7 @@ wait_fd(int fd, short events, int64_t deadline)
 static int64_t
 deadline_for(int timeout_ms)
 {
-	return timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	return timeout_ms > 0 ? wire_now_ms() + timeout_ms : 0;
 }
 
 int

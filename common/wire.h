@@ -36,4 +36,7 @@ int wire_put_frame(struct buf *out, const void *body, size_t len);
 int wire_write_all(int fd, const void *p, size_t len, int timeout_ms);
 int wire_read_frame(int fd, struct buf *in, size_t max, int timeout_ms);
 
+/* Milliseconds on the monotonic clock, for deadlines. */
+int64_t wire_now_ms(void);
+
 #endif /* P11AGENT_WIRE_H */
