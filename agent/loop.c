@@ -28,7 +28,7 @@
  * active; with one active client it serves and comes back, and nobody
  * sleeps on either side. Connections that stay unwatched that way (an
  * idle client waking up during a long operation) are seen to by the
- * main thread within two ticks.
+ * main thread within three ticks.
  */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -90,6 +90,8 @@ static struct {
 	int summoned;			/* a parked one was told to watch */
 	int stopping;
 	int unwatched;			/* main thread ticks with no watcher */
+	uint64_t ntaken;		/* events taken by reactors, ever */
+	uint64_t ntaken_seen;		/* ntaken at the last tick */
 	size_t nrecent;			/* connections with c->recent */
 	uint64_t gap_ns;		/* moving average: watch to event */
 } lp = {
@@ -285,6 +287,7 @@ take(uint64_t tag, int spinning, uint64_t t, uint64_t gap)
 	else
 		lp.nwait--;
 	lp.nserving++;
+	lp.ntaken++;
 	if (gap > LOOP_GAP_CAP_NS)
 		gap = LOOP_GAP_CAP_NS;
 	lp.gap_ns = lp.gap_ns - lp.gap_ns / 8 + gap / 8;
@@ -707,7 +710,8 @@ accept_some(time_t now)
  * its next event brings it to a reactor, which closes it (expire()).
  * Held ones are checked by their holder on release. Clients idle for
  * LOOP_RECENT_NS are no longer active, and a set nobody has watched
- * for two ticks gets a parked reactor (see the top of this file).
+ * for two ticks while no event was taken gets a parked reactor (see the
+ * top of this file).
  * Returns 1 while the main thread should tick (LOOP_TICK_MS).
  */
 static int
@@ -730,13 +734,20 @@ scan(time_t now, uint64_t tn)
 			continue;
 		(void)shutdown(c->fd, SHUT_RDWR);
 	}
+	/*
+	 * Nobody watches, and no reactor has taken an event since the last
+	 * tick: an operation has been running for a tick at least. (With
+	 * one busy client nobody watches during each of its operations;
+	 * that is no reason to wake a parked reactor.)
+	 */
 	unwatched = !lp.spinner && lp.nwait == 0 && lp.nparked > 0;
-	if (!unwatched)
+	if (!unwatched || lp.ntaken != lp.ntaken_seen)
 		lp.unwatched = 0;
 	else if (++lp.unwatched >= 2) {
 		lp.unwatched = 0;
 		summon_locked();
 	}
+	lp.ntaken_seen = lp.ntaken;
 	tick = lp.nrecent > 0 || unwatched;
 	loop_unlock();
 	return tick;
