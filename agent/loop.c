@@ -58,6 +58,7 @@
 
 #define LOOP_ACCEPT_BURST	64	/* connections accepted per wakeup */
 #define LOOP_ACCEPT_PAUSE	1	/* seconds, no accept after EMFILE */
+#define LOOP_REFUSED_LOG	10	/* seconds between "refused" lines */
 #define LOOP_SCAN_MS		1000	/* deadline scan with connections open */
 #define LOOP_STOP_TAG		UINT64_MAX	/* epoll data of stopfd */
 #define LOOP_TICK_MS		10	/* main thread, while clients are active */
@@ -78,6 +79,8 @@ static struct {
 	size_t next_slot;		/* first slot to try for a new conn */
 	uint64_t next_id;
 	time_t accept_paused_until;
+	time_t refused_next;		/* main thread: next "refused" line */
+	unsigned long refused_quiet;	/* refusals not logged since */
 	pthread_t *threads;
 	unsigned int nthreads;
 	/* Who watches the epoll set; agent lock. */
@@ -627,6 +630,28 @@ free_slot_locked(void)
 	return SIZE_MAX;
 }
 
+/*
+ * A connection from another uid, refused: one line per LOOP_REFUSED_LOG
+ * seconds at most, with a count of those left out, because another local
+ * user could otherwise fill the log. Main thread.
+ */
+static void
+log_refused(uid_t uid, pid_t pid, time_t now)
+{
+	if (now < lp.refused_next) {
+		lp.refused_quiet++;
+		return;
+	}
+	if (lp.refused_quiet > 0)
+		log_info_f("refused %lu more connections from other uids "
+		    "in %d s (not logged)", lp.refused_quiet,
+		    LOOP_REFUSED_LOG);
+	log_info_f("refused connection from uid %ld pid %ld: not our uid",
+	    (long)uid, (long)pid);
+	lp.refused_quiet = 0;
+	lp.refused_next = now + LOOP_REFUSED_LOG;
+}
+
 /* Checks the peer and adds its connection; closes fd if refused. */
 static void
 admit(int fd, time_t now)
@@ -643,10 +668,8 @@ admit(int fd, time_t now)
 		close(fd);
 		return;
 	}
-	/* XXX not rate-limited: another local user can fill the log. */
 	if (uid != getuid() && uid != 0) {
-		log_info_f("refused connection from uid %ld pid %ld: "
-		    "not our uid", (long)uid, (long)pid);
+		log_refused(uid, pid, now);
 		close(fd);
 		return;
 	}
