@@ -222,27 +222,6 @@ kit_close(struct kit *k)
 	free(k);
 }
 
-/* Waits until fd is ready for ev; P11AGENT_ERR_TIMEOUT at until. */
-static int
-kit_wait(int fd, short ev, long until)
-{
-	struct pollfd pfd;
-	long left;
-	int n;
-
-	for (;;) {
-		if ((left = until - (long)wire_now_ms()) <= 0)
-			return P11AGENT_ERR_TIMEOUT;
-		pfd.fd = fd;
-		pfd.events = ev;
-		pfd.revents = 0;
-		if ((n = poll(&pfd, 1, (int)left)) > 0)
-			return 0;
-		if (n == -1 && errno != EINTR)
-			return P11AGENT_ERR_IO;
-	}
-}
-
 /*
  * Sends the request in k->line (k->len bytes, without its LF) and reads
  * the answer, NUL-terminated in k->line: *answerp.
@@ -250,7 +229,7 @@ kit_wait(int fd, short ev, long until)
 static int
 kit_call(struct kit *k, char **answerp)
 {
-	long until = (long)wire_now_ms() + 1000L * P11AGENT_KIT_TIMEOUT;
+	int64_t until = wire_now_ms() + 1000L * P11AGENT_KIT_TIMEOUT;
 	size_t off = 0, len = 0;
 	ssize_t n;
 	char *nl = NULL;
@@ -261,7 +240,7 @@ kit_call(struct kit *k, char **answerp)
 		return P11AGENT_ERR_SYSTEM_ERROR;
 	k->line[k->len++] = '\n';	/* room kept by req_*() */
 	while (off < k->len) {
-		if ((r = kit_wait(k->wfd, POLLOUT, until)) != 0)
+		if ((r = wire_wait_fd(k->wfd, POLLOUT, until)) != 0)
 			goto wait_failed;
 		if ((n = write(k->wfd, k->line + off, k->len - off)) == -1) {
 			if (errno == EINTR || errno == EAGAIN)
@@ -274,7 +253,7 @@ kit_call(struct kit *k, char **answerp)
 		if (len == P11AGENT_KIT_LINE_MAX)
 			return FAIL(k, "answer over %d bytes (reinstall "
 			    "p11agent)", P11AGENT_KIT_LINE_MAX);
-		if ((r = kit_wait(k->rfd, POLLIN, until)) != 0)
+		if ((r = wire_wait_fd(k->rfd, POLLIN, until)) != 0)
 			goto wait_failed;
 		n = read(k->rfd, k->line + len, P11AGENT_KIT_LINE_MAX - len);
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))

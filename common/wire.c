@@ -77,13 +77,8 @@ wire_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * Waits until fd is ready for events or the deadline (0: none) passes.
- * Returns 0, P11AGENT_ERR_TIMEOUT or P11AGENT_ERR_SYSTEM_ERROR. Errors
- * and hang-ups count as ready: the following read or write reports them.
- */
-static int
-wait_fd(int fd, short events, int64_t deadline)
+int
+wire_wait_fd(int fd, short events, int64_t deadline)
 {
 	struct pollfd pfd;
 	int64_t left;
@@ -125,7 +120,7 @@ wire_write_all(int fd, const void *p, size_t len, int timeout_ms)
 	if (fd < 0 || (p == NULL && len != 0))
 		return P11AGENT_ERR_INVALID_ARGUMENT;
 	while (len > 0) {
-		if ((r = wait_fd(fd, POLLOUT, deadline)) != 0)
+		if ((r = wire_wait_fd(fd, POLLOUT, deadline)) != 0)
 			return r;
 		/*
 		 * send(MSG_NOSIGNAL) so that a vanished peer is an error and
@@ -164,7 +159,7 @@ read_exact(int fd, uint8_t *p, size_t len, int64_t deadline)
 	int r;
 
 	while (len > 0) {
-		if ((r = wait_fd(fd, POLLIN, deadline)) != 0)
+		if ((r = wire_wait_fd(fd, POLLIN, deadline)) != 0)
 			return r;
 		if ((n = read(fd, p, len)) == -1) {
 			if (errno == EINTR || errno == EAGAIN ||

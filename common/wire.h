@@ -38,5 +38,12 @@ int wire_read_frame(int fd, struct buf *in, size_t max, int timeout_ms);
 
 /* Milliseconds on the monotonic clock, for deadlines. */
 int64_t wire_now_ms(void);
+/*
+ * Waits until fd is ready for events (POLLIN, POLLOUT) or the deadline
+ * (wire_now_ms() time; 0: none) passes. Returns 0, P11AGENT_ERR_TIMEOUT
+ * or P11AGENT_ERR_SYSTEM_ERROR. Errors and hang-ups count as ready: the
+ * following read or write reports them.
+ */
+int wire_wait_fd(int fd, short events, int64_t deadline);
 
 #endif /* P11AGENT_WIRE_H */
