@@ -211,21 +211,45 @@ send_ok_empty(struct conn *c, uint32_t id)
 
 /* Helpers */
 
+/* Whether two key snapshots hold the same certificates, in order. */
+static int
+same_certs(const struct token_keyinfo *a, size_t na,
+    const struct token_keyinfo *b, size_t nb)
+{
+	size_t i;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+		if (a[i].cert_len != b[i].cert_len || (a[i].cert_len > 0 &&
+		    memcmp(a[i].cert, b[i].cert, a[i].cert_len) != 0))
+			return 0;
+	return 1;
+}
+
 static void
 refresh_keys(void)
 {
 	struct token_keyinfo *keys;
 	size_t nkeys;
+	int same;
 	int r;
 
 	if ((r = token_keys(ag.token, &keys, &nkeys)) != 0) {
 		log_info_fr(r, "cannot refresh the key list");
 		return;
 	}
+	same = ag.kv != NULL && same_certs(ag.keys, ag.nkeys, keys, nkeys);
 	token_keys_free(ag.keys, ag.nkeys);
 	ag.keys = keys;
 	ag.nkeys = nkeys;
-	/* E-mail patterns need the certificates: parsed once per snapshot. */
+	/*
+	 * E-mail patterns need the certificates, parsed once per change of
+	 * them: every listing takes a snapshot, and parsing them all took
+	 * most of a LIST_KEYS request's time.
+	 */
+	if (same)
+		return;
 	policy_keyview_free(ag.kv);
 	if ((ag.kv = policy_keyview_new(ag.keys, ag.nkeys)) == NULL)
 		log_err_f("out of memory: e-mail key patterns match nothing");
