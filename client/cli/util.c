@@ -382,9 +382,7 @@ static int
 ref_names(const struct p11agent_key *k, const char *ref)
 {
 	const uint8_t *cert;
-	char **emails = NULL;
-	size_t hexlen, certlen, n = 0, i;
-	int hit = 0;
+	size_t hexlen, certlen;
 
 	hexlen = strspn(ref, "0123456789abcdefABCDEF");
 	if (ref[hexlen] == '\0' && hexlen >= 8 &&
@@ -393,13 +391,9 @@ ref_names(const struct p11agent_key *k, const char *ref)
 	if (strcmp(p11agent_key_label(k), ref) == 0)
 		return 1;
 	if (strchr(ref, '@') == NULL ||
-	    (cert = p11agent_key_cert(k, &certlen)) == NULL ||
-	    certinfo_emails(cert, certlen, &emails, &n) != 0)
+	    (cert = p11agent_key_cert(k, &certlen)) == NULL)
 		return 0;
-	for (i = 0; i < n && !hit; i++)
-		hit = strcasecmp(emails[i], ref) == 0;
-	certinfo_strv_free(emails, n);
-	return hit;
+	return certinfo_has_email(cert, certlen, ref) == 1;
 }
 
 static void

@@ -6,6 +6,7 @@
  * token; it is parsed here, on the client side, never in the agent.
  * Stateless and thread-safe.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -48,6 +49,45 @@ certinfo_strv_free(char **v, size_t n)
 	for (i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+/* Whether s is somewhere in the len bytes at p, by tolower() per byte. */
+static int
+mem_has_casefold(const uint8_t *p, size_t len, const char *s)
+{
+	size_t n = strlen(s), i, j;
+
+	for (i = 0; n > 0 && i + n <= len; i++) {
+		for (j = 0; j < n; j++)
+			if (tolower(p[i + j]) != tolower((unsigned char)s[j]))
+				break;
+		if (j == n)
+			return 1;
+	}
+	return 0;
+}
+
+int
+certinfo_has_email(const uint8_t *der, size_t len, const char *email)
+{
+	char **v;
+	size_t n, i;
+	int r, hit = 0;
+
+	/*
+	 * X509_get1_email() gives IA5String values only, each a run of the
+	 * certificate's own bytes: a certificate without email in them
+	 * cannot match. Only the others are parsed (with OpenSSL 3.0's
+	 * decoders a parse costs about 100 us; a keyring has many).
+	 */
+	if (der == NULL || !mem_has_casefold(der, len, email))
+		return 0;
+	if ((r = certinfo_emails(der, len, &v, &n)) != 0)
+		return r == P11AGENT_ERR_NO_MEMORY ? r : 0;
+	for (i = 0; i < n && !hit; i++)
+		hit = strcasecmp(v[i], email) == 0;
+	certinfo_strv_free(v, n);
+	return hit;
 }
 
 int

@@ -22,6 +22,14 @@ int certinfo_emails(const uint8_t *der, size_t len, char ***emailsp,
     size_t *np);
 
 /*
+ * 1 if one of the certificate's e-mail addresses is email (case ignored,
+ * as strcasecmp() does), 0 if none is or OpenSSL cannot parse it, or
+ * P11AGENT_ERR_NO_MEMORY. Cheap for a certificate that does not hold the
+ * address: that one is not parsed.
+ */
+int certinfo_has_email(const uint8_t *der, size_t len, const char *email);
+
+/*
  * The subject in RFC 2253 form (most specific RDN first, UTF-8 kept as
  * UTF-8). Returns 0 or P11AGENT_ERR_LIBCRYPTO / _NO_MEMORY; *subjectp is
  * malloc'd, owned by the caller (free()).

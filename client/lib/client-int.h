@@ -53,9 +53,6 @@ struct p11agent_key {
 	uint8_t *ckaid;
 	size_t ckaid_len;
 	char *uri;
-	/* From the certificate, parsed once when the list is built. */
-	char **emails;
-	size_t nemails;
 };
 
 struct p11agent_keylist {

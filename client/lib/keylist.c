@@ -36,7 +36,6 @@ key_clear(struct p11agent_key *k)
 	free(k->cert);
 	free(k->ckaid);
 	free(k->uri);
-	certinfo_strv_free(k->emails, k->nemails);
 	memset(k, 0, sizeof(*k));
 }
 
@@ -73,7 +72,6 @@ parse_entry(struct buf *rep, struct p11agent_key *k)
 	size_t idlen;
 	uint8_t type;
 	uint32_t bits, ops;
-	int r;
 
 	if (buf_get_string_direct(rep, &id, &idlen) != 0 ||
 	    idlen != P11AGENT_KEYID_LEN)
@@ -98,12 +96,7 @@ parse_entry(struct buf *rep, struct p11agent_key *k)
 	if (k->cert_len == 0) {
 		free(k->cert);
 		k->cert = NULL;
-		return 0;
 	}
-	/* A certificate OpenSSL cannot read just gives no addresses. */
-	r = certinfo_emails(k->cert, k->cert_len, &k->emails, &k->nemails);
-	if (r == P11AGENT_ERR_NO_MEMORY)
-		return r;
 	return 0;
 }
 
@@ -232,18 +225,6 @@ p11agent_keylist_get(const struct p11agent_keylist *l, size_t i)
 
 /* KEYREF resolution. */
 
-static int
-key_has_email(const struct p11agent_key *k, const char *email)
-{
-	size_t i;
-
-	/* Case-insensitive: common practice, if not RFC 5321. */
-	for (i = 0; i < k->nemails; i++)
-		if (strcasecmp(k->emails[i], email) == 0)
-			return 1;
-	return 0;
-}
-
 static void
 pad_field(unsigned char *dst, size_t dstlen, const char *src)
 {
@@ -369,7 +350,7 @@ p11agent_keylist_find(const struct p11agent_keylist *l, const char *ref,
 	const struct p11agent_key *found = NULL, *k;
 	P11KitUri *uri = NULL;
 	size_t i, hexlen;
-	int r = P11AGENT_ERR_INTERNAL, hex, email, ambiguous = 0;
+	int r = P11AGENT_ERR_INTERNAL, hex, email, m = 0, ambiguous = 0;
 
 	return_val_if_fail(kp != NULL, P11AGENT_ERR_INVALID_ARGUMENT);
 	*kp = NULL;
@@ -413,9 +394,14 @@ p11agent_keylist_find(const struct p11agent_keylist *l, const char *ref,
 	/* Otherwise every way of naming a key counts; two keys is too many. */
 	for (i = 0; i < l->nkeys; i++) {
 		k = &l->keys[i];
+		/* Case-insensitive e-mail: common practice, if not RFC 5321. */
+		if (email && (m = certinfo_has_email(k->cert, k->cert_len,
+		    ref)) < 0) {
+			r = m;
+			goto out;
+		}
 		if ((hex && strncasecmp(k->id_hex, ref, hexlen) == 0) ||
-		    (email && key_has_email(k, ref)) ||
-		    strcmp(k->label, ref) == 0)
+		    (email && m) || strcmp(k->label, ref) == 0)
 			if (note_match(k, &found) != 0)
 				ambiguous = 1;
 	}

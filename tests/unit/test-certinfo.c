@@ -3,7 +3,8 @@
 /*
  * test-certinfo.c - certinfo's e-mail addresses and subject must equal
  * OpenSSL's own (X509_get1_email(), X509_NAME_print_ex()) on
- * certificates made here, with case-only duplicates dropped, and every
+ * certificates made here, with case-only duplicates dropped;
+ * certinfo_has_email() must agree with them; and every
  * truncated or padded certificate must be refused, not read.
  */
 #include <stdint.h>
@@ -132,6 +133,50 @@ test_emails(void)
 	X509_free(x);
 }
 
+/*
+ * certinfo_has_email() skips the parse of a certificate whose bytes do
+ * not hold the address; it must answer as the full comparison does.
+ */
+static void
+test_has_email(void)
+{
+	static const char *const probes[] = { "alice@bigcorp.example",
+	    "ALICE@BIGCORP.EXAMPLE", "a.example@bigcorp.example",
+	    "Bob@BigCorp.example", "carol@bigcorp.example",
+	    "alice@bigcorp.exampl", "lice@bigcorp.example",
+	    "alice@bigcorp.example.org", "mail.bigcorp.example",
+	    "Alice Example", "@" };
+	X509 *x[3];
+	unsigned char *der;
+	size_t len, i, j, n, k;
+	char **v;
+	int want;
+
+	x[0] = make_cert("alice@bigcorp.example", "email:ALICE@bigcorp.example,"
+	    "DNS:mail.bigcorp.example,email:a.example@bigcorp.example", 1);
+	x[1] = make_cert(NULL, "email:bob@bigcorp.example", 1);
+	x[2] = make_cert("carol@bigcorp.example", NULL, 0);
+	for (i = 0; i < 3; i++) {
+		len = der_of(x[i], &der);
+		(void)certinfo_emails(der, len, &v, &n);
+		for (j = 0; j < sizeof(probes) / sizeof(probes[0]); j++) {
+			for (want = 0, k = 0; k < n && !want; k++)
+				want = strcasecmp(v[k], probes[j]) == 0;
+			is_int(certinfo_has_email(der, len, probes[j]), want,
+			    "certificate %zu, %s", i, probes[j]);
+		}
+		certinfo_strv_free(v, n);
+		/* A truncated certificate matches nothing, address or not. */
+		is_int(certinfo_has_email(der, len - 1,
+		    i == 1 ? "bob@bigcorp.example" : "carol@bigcorp.example"),
+		    0, "certificate %zu truncated", i);
+		OPENSSL_free(der);
+		X509_free(x[i]);
+	}
+	is_int(certinfo_has_email(NULL, 0, "alice@bigcorp.example"), 0,
+	    "no certificate");
+}
+
 static void
 test_subject(void)
 {
@@ -193,6 +238,7 @@ test_malformed(void)
 
 static const struct tap_case cases[] = {
 	{ "/certinfo/emails", test_emails },
+	{ "/certinfo/has-email", test_has_email },
 	{ "/certinfo/subject", test_subject },
 	{ "/certinfo/malformed", test_malformed },
 	{ NULL, NULL }
