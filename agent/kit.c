@@ -169,6 +169,23 @@ kit_died(struct kit *k, const char *func)
 	return kit_fail(k, func, "stopped answering (reinstall p11agent)");
 }
 
+/* A struct kit without a helper yet: no process, no pipes. */
+static struct kit *
+kit_new(void)
+{
+	struct kit *k;
+
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return NULL;
+	k->pid = -1;
+	k->wfd = k->rfd = -1;
+	if ((k->line = malloc(P11AGENT_KIT_LINE_MAX)) == NULL) {
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
 int
 kit_open(struct kit **kp)
 {
@@ -177,14 +194,8 @@ kit_open(struct kit **kp)
 	int e;
 
 	*kp = NULL;
-	if ((k = calloc(1, sizeof(*k))) == NULL)
+	if ((k = kit_new()) == NULL)
 		return P11AGENT_ERR_NO_MEMORY;
-	k->pid = -1;
-	k->wfd = k->rfd = -1;
-	if ((k->line = malloc(P11AGENT_KIT_LINE_MAX)) == NULL) {
-		free(k);
-		return P11AGENT_ERR_NO_MEMORY;
-	}
 	helper_path(k->path, sizeof(k->path));
 	argv[0] = k->path;
 	argv[1] = (char *)P11AGENT_KIT_PROTOCOL;
@@ -202,6 +213,30 @@ kit_open(struct kit **kp)
 	*kp = k;
 	return 0;
 }
+
+#ifdef P11AGENT_FUZZING
+/*
+ * The fuzz target's "helper" (tests/fuzz/fuzz-kit.c) is just the pipe
+ * ends it gives: no process, so pid -1 and nothing is killed or waited
+ * for. Not in the agent.
+ */
+int
+kit_open_fds(struct kit **kp, int wfd, int rfd)
+{
+	struct kit *k;
+
+	*kp = NULL;
+	if ((k = kit_new()) == NULL)
+		return P11AGENT_ERR_NO_MEMORY;
+	snprintf(k->path, sizeof(k->path), "(fuzz)");
+	k->wfd = wfd;
+	k->rfd = rfd;
+	fcntl(k->wfd, F_SETFL, O_NONBLOCK);
+	fcntl(k->rfd, F_SETFL, O_NONBLOCK);
+	*kp = k;
+	return 0;
+}
+#endif
 
 void
 kit_close(struct kit *k)

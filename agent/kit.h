@@ -49,6 +49,15 @@ int kit_open(struct kit **kp);
 /* Ends the helper's input and reaps it (killed if it lingers); frees k. */
 void kit_close(struct kit *k);
 
+#ifdef P11AGENT_FUZZING
+/*
+ * For tests/fuzz/fuzz-kit.c only: a struct kit whose helper is no process
+ * but these ends of two pipes (its stdin, its stdout); on success k owns
+ * them.
+ */
+int kit_open_fds(struct kit **kp, int wfd, int rfd);
+#endif
+
 /*
  * Each call below returns 0 or a negative P11AGENT_ERR_*. Once the helper
  * failed (died, hung past P11AGENT_KIT_TIMEOUT, answered nonsense: logged
