@@ -3,8 +3,10 @@
 # Without its p11-kit helper (p11agent-p11kit), or with one that exits,
 # crashes, floods or answers nonsense, the agent stops its start at once
 # with exit status 1 and one line that names the helper and says what to
-# do: no hang, no crash. A copy of the agent in a directory of its own
-# finds no helper beside it, and a build installs none.
+# do: no hang, no crash. A helper that never answers costs it
+# P11AGENT_KIT_TIMEOUT (30 s), then the same, and is killed and reaped.
+# A copy of the agent in a directory of its own finds no helper beside
+# it, and a build installs none.
 . "$(dirname "$0")/lib.sh"
 need_fixture
 : "${P11AGENT_KIT_INSTALLED:?run through ctest}"
@@ -47,3 +49,14 @@ fails_with "malformed answer \(reinstall p11agent\)"
 broken 'head -c 100000 /dev/zero | tr "\0" x'
 fails_with "answer over 32768 bytes \(reinstall p11agent\)"
 pass "broken helpers"
+
+# It reads the request, then sleeps as itself (exec: the pid it wrote).
+broken "echo \$\$ >'$T/helper.pid'; read -r l; exec sleep 3600"
+fails_with "no answer in 30 s"
+pid=$(cat "$T/helper.pid")
+if kill -0 "$pid" 2>/dev/null; then
+	ps -o pid,stat,args -p "$pid" >&2 || true
+	kill -9 "$pid" 2>/dev/null || true
+	fail "the silent helper (pid $pid) was left behind"
+fi
+pass "silent helper"
