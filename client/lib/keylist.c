@@ -6,6 +6,8 @@
  * parsed once, here on the client side, for their e-mail addresses. A
  * key list is immutable once built and may be shared between threads.
  */
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -236,6 +238,68 @@ pad_field(unsigned char *dst, size_t dstlen, const char *src)
 	memcpy(dst, src, n);
 }
 
+/*
+ * p11-kit parses and matches pkcs11: URI references. It is loaded when
+ * the first one comes, not with the library: most processes never see
+ * one, and libp11-kit with its libffi made every process that links us
+ * start about 0.5 ms later (`p11 smime sign` runs once per message).
+ * Once loaded it stays (p11-kit is linked NODELETE anyway).
+ */
+#define P11KIT_SONAME	"libp11-kit.so.0"
+
+#define PK_FN(f)	__typeof__(p11_kit_##f) *f
+static struct {
+	PK_FN(uri_new);
+	PK_FN(uri_parse);
+	PK_FN(uri_free);
+	PK_FN(uri_any_unrecognized);
+	PK_FN(uri_get_attribute);
+	PK_FN(uri_get_module_info);
+	PK_FN(uri_get_slot_info);
+	PK_FN(uri_get_token_info);
+	PK_FN(uri_get_slot_id);
+	PK_FN(uri_match_module_info);
+	PK_FN(uri_match_slot_info);
+	PK_FN(uri_match_token_info);
+} pk;
+static pthread_once_t pk_once = PTHREAD_ONCE_INIT;
+static int pk_ready;
+
+static void
+pk_load(void)
+{
+	void *h;
+
+	if ((h = dlopen(P11KIT_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		return;
+#define PK_SYM(f) \
+	if ((*(void **)&pk.f = dlsym(h, "p11_kit_" #f)) == NULL) \
+		return
+	PK_SYM(uri_new);
+	PK_SYM(uri_parse);
+	PK_SYM(uri_free);
+	PK_SYM(uri_any_unrecognized);
+	PK_SYM(uri_get_attribute);
+	PK_SYM(uri_get_module_info);
+	PK_SYM(uri_get_slot_info);
+	PK_SYM(uri_get_token_info);
+	PK_SYM(uri_get_slot_id);
+	PK_SYM(uri_match_module_info);
+	PK_SYM(uri_match_slot_info);
+	PK_SYM(uri_match_token_info);
+#undef PK_SYM
+	pk_ready = 1;
+}
+
+/* 0, or P11AGENT_ERR_NOT_SUPPORTED without a usable libp11-kit. */
+static int
+pk_init(void)
+{
+	if (pthread_once(&pk_once, pk_load) != 0 || !pk_ready)
+		return P11AGENT_ERR_NOT_SUPPORTED;
+	return 0;
+}
+
 static int
 attr_equals(CK_ATTRIBUTE_PTR a, const void *v, size_t len)
 {
@@ -259,13 +323,13 @@ uri_matches(P11KitUri *ref, const struct p11agent_key *k)
 	CK_SLOT_ID sid;
 	int ok = 0, have_kuri;
 
-	if ((a = p11_kit_uri_get_attribute(ref, CKA_ID)) != NULL &&
+	if ((a = pk.uri_get_attribute(ref, CKA_ID)) != NULL &&
 	    !attr_equals(a, k->ckaid, k->ckaid_len))
 		goto out;
-	if ((a = p11_kit_uri_get_attribute(ref, CKA_LABEL)) != NULL &&
+	if ((a = pk.uri_get_attribute(ref, CKA_LABEL)) != NULL &&
 	    !attr_equals(a, k->label, strlen(k->label)))
 		goto out;
-	if ((a = p11_kit_uri_get_attribute(ref, CKA_CLASS)) != NULL) {
+	if ((a = pk.uri_get_attribute(ref, CKA_CLASS)) != NULL) {
 		if (a->ulValueLen != sizeof(cls))
 			goto out;
 		memcpy(&cls, a->pValue, sizeof(cls));
@@ -273,30 +337,30 @@ uri_matches(P11KitUri *ref, const struct p11agent_key *k)
 		    cls != CKO_CERTIFICATE)
 			goto out;
 	}
-	if ((kuri = p11_kit_uri_new()) == NULL)
+	if ((kuri = pk.uri_new()) == NULL)
 		goto out;
-	have_kuri = p11_kit_uri_parse(k->uri, P11_KIT_URI_FOR_ANY, kuri) ==
+	have_kuri = pk.uri_parse(k->uri, P11_KIT_URI_FOR_ANY, kuri) ==
 	    P11_KIT_URI_OK;
 	/* Token label and serial from the list win over the URI's. */
 	if (have_kuri)
-		tinfo = *p11_kit_uri_get_token_info(kuri);
+		tinfo = *pk.uri_get_token_info(kuri);
 	else
 		memset(&tinfo, 0, sizeof(tinfo));
 	pad_field(tinfo.label, sizeof(tinfo.label), k->token_label);
 	pad_field(tinfo.serialNumber, sizeof(tinfo.serialNumber),
 	    k->token_serial);
 	tip = &tinfo;
-	if (!p11_kit_uri_match_token_info(ref, tip))
+	if (!pk.uri_match_token_info(ref, tip))
 		goto out;
 	if (have_kuri) {
-		if (!p11_kit_uri_match_module_info(ref,
-		    p11_kit_uri_get_module_info(kuri)) ||
-		    !p11_kit_uri_match_slot_info(ref,
-		    p11_kit_uri_get_slot_info(kuri)))
+		if (!pk.uri_match_module_info(ref,
+		    pk.uri_get_module_info(kuri)) ||
+		    !pk.uri_match_slot_info(ref,
+		    pk.uri_get_slot_info(kuri)))
 			goto out;
-		sid = p11_kit_uri_get_slot_id(ref);
+		sid = pk.uri_get_slot_id(ref);
 		if (sid != (CK_SLOT_ID)-1 &&
-		    sid != p11_kit_uri_get_slot_id(kuri))
+		    sid != pk.uri_get_slot_id(kuri))
 			goto out;
 	} else {
 		CK_INFO minfo;
@@ -307,14 +371,14 @@ uri_matches(P11KitUri *ref, const struct p11agent_key *k)
 		memset(&sinfo, 0, sizeof(sinfo));
 		minfo.libraryVersion.major = minfo.libraryVersion.minor =
 		    (CK_BYTE)-1;
-		if (!p11_kit_uri_match_module_info(ref, &minfo) ||
-		    !p11_kit_uri_match_slot_info(ref, &sinfo) ||
-		    p11_kit_uri_get_slot_id(ref) != (CK_SLOT_ID)-1)
+		if (!pk.uri_match_module_info(ref, &minfo) ||
+		    !pk.uri_match_slot_info(ref, &sinfo) ||
+		    pk.uri_get_slot_id(ref) != (CK_SLOT_ID)-1)
 			goto out;
 	}
 	ok = 1;
  out:
-	p11_kit_uri_free(kuri);
+	pk.uri_free(kuri);
 	return ok;
 }
 
@@ -360,15 +424,17 @@ p11agent_keylist_find(const struct p11agent_keylist *l, const char *ref,
 		return P11AGENT_ERR_KEY_NOT_FOUND;
 
 	if (strncasecmp(ref, "pkcs11:", 7) == 0) {
-		if ((uri = p11_kit_uri_new()) == NULL)
+		if ((r = pk_init()) != 0)
+			return r;
+		if ((uri = pk.uri_new()) == NULL)
 			return P11AGENT_ERR_NO_MEMORY;
-		if (p11_kit_uri_parse(ref, P11_KIT_URI_FOR_ANY, uri) !=
+		if (pk.uri_parse(ref, P11_KIT_URI_FOR_ANY, uri) !=
 		    P11_KIT_URI_OK) {
 			r = P11AGENT_ERR_INVALID_ARGUMENT;
 			goto out;
 		}
 		/* RFC 7512: an attribute we do not know cannot match. */
-		if (p11_kit_uri_any_unrecognized(uri)) {
+		if (pk.uri_any_unrecognized(uri)) {
 			r = P11AGENT_ERR_KEY_NOT_FOUND;
 			goto out;
 		}
@@ -415,7 +481,8 @@ p11agent_keylist_find(const struct p11agent_keylist *l, const char *ref,
 		r = 0;
 	}
  out:
-	p11_kit_uri_free(uri);
+	if (uri != NULL)
+		pk.uri_free(uri);
 	return r;
 }
 
