@@ -39,6 +39,8 @@
 #define CLIENT_DEFAULT_NAME	"libp11agent"
 #define CLIENT_MAX_CODE		0xffff	/* larger FAILURE codes are nonsense */
 #define CLIENT_SPIN_RTT_MAX	1000	/* us: replies this quick are polled for */
+#define CLIENT_YIELD_BUSY	10	/* us: a sched_yield() this long ran
+					   another thread */
 
 enum pending_state { PENDING_WAIT = 0, PENDING_DONE, PENDING_ABANDONED };
 
@@ -167,15 +169,18 @@ send_all(int fd, const uint8_t *p, size_t len, int64_t deadline)
  * machine an idle vCPU halts, and waking a sleeping thread takes an
  * interrupt between vCPUs: 40-150 us here, as much as an ECDSA signature.
  * A caller that polls is awake when the reply comes. sched_yield() gives
- * the CPU to any thread that needs it, such as the agent's, so polling
- * only uses time nobody else wants. Never on a single CPU.
+ * the CPU to any thread that needs it, such as the agent's; one that
+ * took long did, so the CPUs are busy (more clients than CPUs, say) and
+ * the caller sleeps instead: polling must only use time nobody else
+ * wants. With two clients on two CPUs that was 7-17% more signatures a
+ * second, with eight 19% (docs/PERFORMANCE.md). Never on a single CPU.
  */
 static void
 poll_for_reply(struct p11agent_client *c)
 {
 	static long ncpu;		/* any thread may set it: atomic */
 	struct pollfd pfd;
-	int64_t until;
+	int64_t until, t;
 	long n;
 
 	if (c->sent_us == 0 || c->rtt_us == 0 ||
@@ -194,7 +199,10 @@ poll_for_reply(struct p11agent_client *c)
 		pfd.revents = 0;
 		if (poll(&pfd, 1, 0) != 0)
 			return;
+		t = now_us();
 		sched_yield();
+		if (now_us() - t > CLIENT_YIELD_BUSY)
+			return;
 	}
 }
 
