@@ -174,6 +174,21 @@ send_status(struct conn *c, uint32_t id, int r)
 	send_failure(c, id, r, recovery_message(r));
 }
 
+/*
+ * A failed UNLOCK: the token's words for a PIN (send_status()); a login
+ * that failed for another reason (the p11-kit helper, say) is logged,
+ * and the client is told so rather than just "system error".
+ */
+static void
+send_unlock_failure(struct conn *c, uint32_t id, int r)
+{
+	if (r == P11AGENT_ERR_SYSTEM_ERROR)
+		send_failure(c, id, r, "the login failed in the agent, not "
+		    "for the PIN; the agent's log says why");
+	else
+		send_status(c, id, r);
+}
+
 /* A reply buffer with the header of an OK reply, or NULL. */
 static struct buf *
 reply_new(uint32_t id)
@@ -913,7 +928,7 @@ process_unlock(struct conn *c, struct request *rq)
 		ag.unlock_not_before = loop_now() + delay;
 		log_info_fr(r, "unlock by %s, uid %ld failed; next attempt in "
 		    "%u s", c->name, (long)c->uid, delay);
-		send_status(c, rq->id, r);
+		send_unlock_failure(c, rq->id, r);
 		return;
 	}
 	ag.unlock_failures = 0;
@@ -1076,7 +1091,7 @@ unlock_done(uint64_t conn_id, size_t slot, uint32_t req_id, int r)
 		if (r == 0)
 			send_ok_empty(c, req_id);
 		else
-			send_status(c, req_id, r);
+			send_unlock_failure(c, req_id, r);
 	}
 	loop_unlock();
 	loop_release(c);

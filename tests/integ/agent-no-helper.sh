@@ -5,8 +5,10 @@
 # with exit status 1 and one line that names the helper and says what to
 # do: no hang, no crash. A helper that never answers costs it
 # P11AGENT_KIT_TIMEOUT (30 s), then the same, and is killed and reaped.
-# A copy of the agent in a directory of its own finds no helper beside
-# it, and a build installs none.
+# One that fails at an UNLOCK fails that login, and the client is told
+# that the agent's log has the reason. A copy of the agent in a
+# directory of its own finds no helper beside it, and a build installs
+# none.
 . "$(dirname "$0")/lib.sh"
 need_fixture
 : "${P11AGENT_KIT_INSTALLED:?run through ctest}"
@@ -60,3 +62,36 @@ if kill -0 "$pid" 2>/dev/null; then
 	fail "the silent helper (pid $pid) was left behind"
 fi
 pass "silent helper"
+
+# A running agent whose helper breaks: UNLOCK (it enumerates the keys
+# again) fails, says where the reason is, and the log has it; with the
+# helper mended, the next UNLOCK works.
+cp "$BIN/p11agent-p11kit" "$h"
+# shellcheck disable=SC2046
+"$T/bin/p11agent" --foreground --socket "$T/a/sock" \
+    --agent-key "$T/a/agent.key" $(token_opts) \
+    --token "pkcs11:token=$P11AGENT_TEST_TOKEN_LABEL" 2>"$T/a/log" &
+apid=$!
+i=0
+while [ ! -f "$T/a/sock.pub" ]; do
+	kill -0 "$apid" 2>/dev/null || { cat "$T/a/log" >&2; fail "no start"; }
+	i=$((i + 1)); [ $i -lt 300 ] || fail "agent did not start"
+	sleep 0.1
+done
+P11AGENT_SOCK=$T/a/sock
+export P11AGENT_SOCK
+p11 lock
+broken 'exit 3'
+expect_fail 1 "unlock: the login failed in the agent, not for the PIN; the agent's log says why" \
+    p11 unlock --pin-fd 3 3<"$P11AGENT_TEST_PINFILE"
+grep -q "p11-kit helper $h: exited with status 3" "$T/a/log" ||
+    { cat "$T/a/log" >&2; fail "the log does not say why"; }
+cp "$BIN/p11agent-p11kit" "$h"
+sleep 1.2	# the wait after a failed UNLOCK
+p11 unlock --pin-fd 3 3<"$P11AGENT_TEST_PINFILE"
+printf 'x' >"$T/m"
+p11 sign --key carol --alg ecdsa-sha256 --in "$T/m" >/dev/null ||
+    fail "sign after the helper was mended"
+kill "$apid"
+wait "$apid" 2>/dev/null || true
+pass "helper failing at an unlock"
