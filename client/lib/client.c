@@ -164,49 +164,36 @@ send_all(int fd, const uint8_t *p, size_t len, int64_t deadline)
 
 /*
  * When this connection's replies come within CLIENT_SPIN_RTT_MAX (a
- * software token or a fast HSM; a smartcard takes far longer), polls for
- * the reply (up to twice the usual time) before sleeping. On a virtual
- * machine an idle vCPU halts, and waking a sleeping thread takes an
- * interrupt between vCPUs: 40-150 us here, as much as an ECDSA signature.
- * A caller that polls is awake when the reply comes. sched_yield() gives
- * the CPU to any thread that needs it, such as the agent's; one that
- * took long did, so the CPUs are busy (more clients than CPUs, say) and
- * the caller sleeps instead: polling must only use time nobody else
- * wants. With two clients on two CPUs that was 7-17% more signatures a
- * second, with eight 19% (docs/PERFORMANCE.md). Never on a single CPU.
+ * software token or a fast HSM; a smartcard takes far longer),
+ * read_more() polls for the reply (up to twice the usual time) before
+ * sleeping. On a virtual machine an idle vCPU halts, and waking a
+ * sleeping thread takes an interrupt between vCPUs: 40-150 us here, as
+ * much as an ECDSA signature. A caller that polls is awake when the
+ * reply comes. sched_yield() gives the CPU to any thread that needs it,
+ * such as the agent's; one that took long did, so the CPUs are busy
+ * (more clients than CPUs, say) and the caller sleeps instead: polling
+ * must only use time nobody else wants. With two clients on two CPUs
+ * that was 7-17% more signatures a second, with eight 19%
+ * (docs/PERFORMANCE.md). Never on a single CPU. Returns until when to
+ * poll (now_us() time), 0 for not at all.
  */
-static void
-poll_for_reply(struct p11agent_client *c)
+static int64_t
+spin_until(const struct p11agent_client *c)
 {
 	static long ncpu;		/* any thread may set it: atomic */
-	struct pollfd pfd;
-	int64_t until, t;
 	long n;
 
 	if (c->sent_us == 0 || c->rtt_us == 0 ||
 	    c->rtt_us > CLIENT_SPIN_RTT_MAX)
-		return;
+		return 0;
 	if ((n = __atomic_load_n(&ncpu, __ATOMIC_RELAXED)) == 0) {
 		n = sysconf(_SC_NPROCESSORS_ONLN);
 		__atomic_store_n(&ncpu, n, __ATOMIC_RELAXED);
 	}
-	if (n < 2)
-		return;
-	until = c->sent_us + 2 * c->rtt_us;
-	while (now_us() < until) {
-		pfd.fd = c->fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (poll(&pfd, 1, 0) != 0)
-			return;
-		t = now_us();
-		sched_yield();
-		if (now_us() - t > CLIENT_YIELD_BUSY)
-			return;
-	}
+	return n < 2 ? 0 : c->sent_us + 2 * c->rtt_us;
 }
 
-/* Keeps the moving average of reply times that poll_for_reply() uses. */
+/* Keeps the moving average of reply times that spin_until() uses. */
 static void
 note_reply(struct p11agent_client *c)
 {
@@ -221,18 +208,20 @@ note_reply(struct p11agent_client *c)
 	c->sent_us = 0;
 }
 
-/* Appends what the socket has (at least one byte) to c->rbuf. */
+/*
+ * Appends what the socket has (at least one byte) to c->rbuf. While
+ * polling, it is recv() itself that polls: the reply is taken the moment
+ * it is seen, with no poll() before it.
+ */
 static int
 read_more(struct p11agent_client *c, int64_t deadline)
 {
+	int64_t spin = spin_until(c), t;
 	uint8_t *p;
 	ssize_t n;
 	int r;
 
-	poll_for_reply(c);
 	for (;;) {
-		if ((r = wait_fd(c->fd, POLLIN, deadline)) != 0)
-			return r;
 		if ((r = buf_reserve(c->rbuf, CLIENT_READ_CHUNK, &p)) != 0)
 			return r;
 		n = recv(c->fd, p, CLIENT_READ_CHUNK, MSG_DONTWAIT);
@@ -244,11 +233,20 @@ read_more(struct p11agent_client *c, int64_t deadline)
 		}
 		if (n == 0)
 			return P11AGENT_ERR_CONNECTION_CLOSED;
-		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+		if (errno == EINTR)
 			continue;
 		if (errno == ECONNRESET)
 			return P11AGENT_ERR_CONNECTION_CLOSED;
-		return P11AGENT_ERR_SYSTEM_ERROR;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return P11AGENT_ERR_SYSTEM_ERROR;
+		if (spin > 0 && (t = now_us()) < spin) {
+			sched_yield();
+			if (now_us() - t > CLIENT_YIELD_BUSY)
+				spin = 0;
+			continue;
+		}
+		if ((r = wait_fd(c->fd, POLLIN, deadline)) != 0)
+			return r;
 	}
 }
 
