@@ -18,11 +18,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <p11agent/p11agent.h>
@@ -67,14 +69,57 @@ static struct {
 static void
 die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/*
+ * Shutdown waits for the token operations in progress, and the token
+ * keeper and C_Finalize wait for them too: an operation that never
+ * returns (an HSM link that stalls, a module that deadlocks) would hold
+ * the agent for ever. Past SHUTDOWN_WAIT seconds the watchdog gives up
+ * on it: one line says so and the process exits, its sessions with it.
+ * The socket is gone by then (cleanup() removes it first), and the audit
+ * log is written line by line, so nothing written is lost.
+ */
+#define SHUTDOWN_WAIT	10	/* s */
+
+static void *
+shutdown_watchdog(void *arg)
+{
+	struct timespec ts = { SHUTDOWN_WAIT, 0 };
+
+	(void)arg;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+	log_err_f("shutdown: a token operation has not returned in %d s "
+	    "(a hung HSM or module); exiting without it", SHUTDOWN_WAIT);
+	_exit(1);
+}
+
 static void
 cleanup(void)
 {
+	pthread_t wd;
+	sigset_t all, old;
+
+	/* No new client finds a socket that nobody will answer. */
+	if (g.sockpath != NULL)
+		unlink(g.sockpath);
+	/*
+	 * Socket activation: clients need the key before the agent runs.
+	 * XXX so before the first start nobody has written it.
+	 */
+	if (g.pub_written && !g.inherited)
+		unlink(g.pubpath);
+	g.pub_written = 0;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&wd, NULL, shutdown_watchdog, NULL) == 0)
+		pthread_detach(wd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
 	/* Kills a pinentry and releases operations waiting for a login. */
 	recovery_stop();
 	/* A prompt in progress ends; its jobs never reach the pool. */
 	confirm_stop();
-	/* XXX waits for running operations; a hung token hangs shutdown. */
+	/* Waits for running operations (the watchdog bounds the wait). */
 	loop_stop();
 	/* After the reactors: their last lines are in. */
 	audit_close();
@@ -86,15 +131,6 @@ cleanup(void)
 	if (g.listen_fd != -1 && !g.inherited)
 		close(g.listen_fd);
 	g.listen_fd = -1;
-	if (g.sockpath != NULL)
-		unlink(g.sockpath);
-	/*
-	 * Socket activation: clients need the key before the agent runs.
-	 * XXX so before the first start nobody has written it.
-	 */
-	if (g.pub_written && !g.inherited)
-		unlink(g.pubpath);
-	g.pub_written = 0;
 	free(g.sockpath);
 	free(g.pubpath);
 	g.sockpath = g.pubpath = NULL;
