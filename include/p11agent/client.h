@@ -114,7 +114,9 @@ void p11agent_keylist_free(struct p11agent_keylist *l);
  * Finds one key by reference: a hex key id or unique prefix of at least
  * 8 digits, an e-mail address in the certificate, a label, or a pkcs11:
  * URI. Returns P11AGENT_ERR_KEY_NOT_FOUND or P11AGENT_ERR_KEY_AMBIGUOUS
- * when it does not name exactly one key. *kp points into l.
+ * when it does not name exactly one key. *kp points into l. A pkcs11:
+ * URI is read with libp11-kit, loaded on the first one:
+ * P11AGENT_ERR_NOT_SUPPORTED when it cannot be loaded.
  */
 int p11agent_keylist_find(const struct p11agent_keylist *l, const char *ref,
     const struct p11agent_key **kp);
