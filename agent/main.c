@@ -80,25 +80,77 @@ die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
  */
 #define SHUTDOWN_WAIT	10	/* s */
 
+static struct {
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;		/* CLOCK_MONOTONIC */
+	int done;			/* shutdown finished: stand down */
+	int running;
+	pthread_t thread;
+} wd = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+
 static void *
-shutdown_watchdog(void *arg)
+watchdog_main(void *arg)
 {
-	struct timespec ts = { SHUTDOWN_WAIT, 0 };
+	struct timespec until;
 
 	(void)arg;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-	log_err_f("shutdown: a token operation has not returned in %d s "
-	    "(a hung HSM or module); exiting without it", SHUTDOWN_WAIT);
-	_exit(1);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += SHUTDOWN_WAIT;
+	pthread_mutex_lock(&wd.mtx);
+	while (!wd.done) {
+		if (pthread_cond_timedwait(&wd.cv, &wd.mtx, &until) ==
+		    ETIMEDOUT && !wd.done) {
+			log_err_f("shutdown: a token operation has not "
+			    "returned in %d s (a hung HSM or module); exiting "
+			    "without it", SHUTDOWN_WAIT);
+			_exit(1);
+		}
+	}
+	pthread_mutex_unlock(&wd.mtx);
+	return NULL;
+}
+
+static void
+watchdog_start(void)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+
+	if (pthread_condattr_init(&ca) != 0)
+		return;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&wd.cv, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		return;
+	}
+	pthread_condattr_destroy(&ca);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	wd.running = pthread_create(&wd.thread, NULL, watchdog_main,
+	    NULL) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!wd.running)
+		pthread_cond_destroy(&wd.cv);
+}
+
+/* Shutdown is over in time: the watchdog stands down and is joined. */
+static void
+watchdog_stop(void)
+{
+	if (!wd.running)
+		return;
+	pthread_mutex_lock(&wd.mtx);
+	wd.done = 1;
+	pthread_cond_signal(&wd.cv);
+	pthread_mutex_unlock(&wd.mtx);
+	pthread_join(wd.thread, NULL);
+	pthread_cond_destroy(&wd.cv);
+	wd.running = 0;
 }
 
 static void
 cleanup(void)
 {
-	pthread_t wd;
-	sigset_t all, old;
-
 	/* No new client finds a socket that nobody will answer. */
 	if (g.sockpath != NULL)
 		unlink(g.sockpath);
@@ -109,11 +161,7 @@ cleanup(void)
 	if (g.pub_written && !g.inherited)
 		unlink(g.pubpath);
 	g.pub_written = 0;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	if (pthread_create(&wd, NULL, shutdown_watchdog, NULL) == 0)
-		pthread_detach(wd);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	watchdog_start();
 
 	/* Kills a pinentry and releases operations waiting for a login. */
 	recovery_stop();
@@ -141,6 +189,7 @@ cleanup(void)
 	policy_keypats_free(g.confirm_keys);
 	g.confirm_keys = NULL;
 	config_free(&g.cfg);
+	watchdog_stop();
 }
 
 /* Start-up failure: one line on stderr (or syslog once daemonised). */
