@@ -4,10 +4,13 @@
 """mkcorpus-dispatch.py - seeds for fuzz-dispatch and fuzz-client-reply.
 
 fuzz-dispatch input: byte state (bit 0 logged in, bit 1 the PIN source
-is readable, bit 2 idle lock), then records: byte ctl, uint16 length,
-request plaintext (uint32 id, byte type, body). The fake token's key i
-has the id bytes([0x11 * (i + 1)] * 32): RSA-2048, RSA-3072, P-256,
-P-384 (see fuzz-dispatch.c).
+is readable, bit 2 idle lock, bit 3 trust mode, bits 4-5 its client:
+ci-signer, mail gateway, alice-laptop, unlisted; bit 6 --confirm
+label:p256), then records: byte ctl, uint16 length, request plaintext
+(uint32 id, byte type, body). The fake token's key i has the id
+bytes([0x11 * (i + 1)] * 32): RSA-2048, RSA-3072, P-256, P-384 (see
+fuzz-dispatch.c; their labels and certificates in trust mode in
+fuzz-dispatch-trust.c).
 
 fuzz-client-reply input: byte operation, then records: byte ctl,
 uint16 length, reply plaintext after the id (byte type, body); see
@@ -95,6 +98,55 @@ def dispatch():
     write("dispatch", "pipelined", u8(1) +
           b"".join(rec(0, s(i, [1, 4, 7, 9][i % 4], [32, 32, 32, 48][i % 4]))
                    for i in range(130)))
+    trust_dispatch()
+
+
+def trust_dispatch():
+    """Trust mode: state bit 3, the client in bits 4-5, --confirm bit 6."""
+    TRUST, CONFIRM = 8, 64
+    def st(client, extra=0):
+        return u8(1 | TRUST | client << 4 | extra)
+    sign = lambda rid, k, a, n: req(rid, 3, string(key(k)) + u32(a) +
+                                    string(b"\1" * n))
+    sign2 = lambda rid, k, a, n, d: req(rid, 19, string(key(k)) + u32(a) +
+                                        string(b"\1" * n) + cstring(d))
+    dec = lambda rid, k: req(rid, 4, string(key(k)) + u32(18) +
+                             string(b"\5" * 256))
+    der = lambda rid, k, n: req(rid, 5, string(key(k)) +
+                                string(b"\4" + b"\7" * n))
+    lst = lambda rid: req(rid, 2, u32(0))
+    # ci-signer: key 0 by id, key 3 by label, sign only, 3 per input.
+    write("dispatch", "trust-ci-signer", st(0) + rec(0, lst(1)) +
+          rec(0, sign(2, 0, 1, 32)) + rec(0, sign(3, 3, 9, 64)) +
+          rec(0, sign(4, 1, 5, 48)) + rec(0, sign(5, 2, 7, 32)) +
+          rec(0, dec(6, 0)) + rec(1, sign(7, 0, 1, 32)) +
+          rec(0, sign(8, 0, 1, 32)) + rec(1, sign2(9, 3, 9, 64, "release")))
+    # The mail gateway: keys by certificate e-mail, decrypt and derive.
+    write("dispatch", "trust-mail-gateway", st(1) + rec(0, lst(1)) +
+          rec(0, dec(2, 0)) + rec(0, der(3, 2, 64)) + rec(0, sign(4, 0, 1, 32)) +
+          rec(0, dec(5, 1)) + rec(0, der(6, 3, 96)) +
+          rec(7, req(7, 20, string(key(0)) + u32(18) + string(b"\5" * 256) +
+                     cstring("mail \"x\"\x01\\ \u00e9"))))
+    # alice: everything, after a yes (ctl bit 5: a no).
+    write("dispatch", "trust-confirm", st(2) + rec(0, lst(1)) +
+          rec(0, sign2(2, 2, 7, 32, "git commit")) + rec(0, der(3, 2, 64)) +
+          rec(1, dec(4, 0)) + rec(0, sign(5, 1, 5, 48)) +
+          rec(33, sign2(6, 3, 9, 64, "refused")) +
+          rec(0, req(7, 6)) + rec(0, req(8, 7, string(b"1234"))))
+    # A key no longer listed: LIST_KEYS and every operation denied.
+    write("dispatch", "trust-unlisted", st(3) + rec(0, lst(1)) +
+          rec(0, sign(2, 0, 1, 32)) + rec(0, dec(3, 0)) +
+          rec(0, der(4, 2, 64)) + rec(0, req(5, 1)) + rec(0, req(6, 6)))
+    # --confirm label:p256 for ci-signer and the gateway; idle lock.
+    write("dispatch", "trust-confirm-option", st(0, CONFIRM | 4) +
+          rec(0, sign(1, 0, 1, 32)) + rec(0, sign(2, 2, 7, 32)) +
+          rec(8, sign(3, 3, 9, 64)) + rec(17, sign(4, 0, 1, 32)))
+    write("dispatch", "trust-confirm-gateway", st(1, CONFIRM) +
+          rec(0, der(1, 2, 64)) + rec(32, dec(2, 0)) + rec(33, der(3, 2, 64)))
+    # Locked: the lock comes before the rules.
+    write("dispatch", "trust-locked", u8(TRUST | 2 << 4) +
+          rec(0, sign(1, 0, 1, 32)) + rec(0, req(2, 7, string(b""))) +
+          rec(1, sign(3, 0, 1, 32)))
 
 
 def client_reply():
