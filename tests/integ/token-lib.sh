@@ -85,6 +85,21 @@ start_server() {
 	done
 }
 
+# agent_via_server NAME: a private copy of the token behind "p11-kit
+# server" (an HSM reached over a connection) and a private agent NAME
+# reaching it through p11-kit-client.so, logged in. On exit the server is
+# killed (SIGKILL also ends a stopped one), then the agents.
+agent_via_server() {
+	need_p11kit_server
+	private_token
+	trap 'if [ -n "$SRV_PID" ]; then kill_server; fi; cleanup' EXIT
+	start_server
+	start_agent "$1" --module "$CLIENT_MOD" \
+	    --pin-file "$P11AGENT_TEST_PINFILE"
+	p11 status | grep -q "logged in" ||
+	    fail "agent not logged in through p11-kit"
+}
+
 # children PID: the processes whose parent is PID (from /proc; no procps).
 children() {
 	parent=$1

@@ -9,14 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/token-lib.sh"
 need_fixture
-need_p11kit_server
-private_token
-
-trap 'if [ -n "$SRV_PID" ]; then kill_server; fi; cleanup' EXIT
-
-start_server
-start_agent rec --module "$CLIENT_MOD" --pin-file "$P11AGENT_TEST_PINFILE"
-p11 status | grep -q "logged in" || fail "agent not logged in through p11-kit"
+agent_via_server rec
 
 # client N STOP: signs in a loop until the file STOP exists (at most 300
 # times), recording each request in $T/cN.

@@ -14,13 +14,7 @@
 . "$P11AGENT_SRC/tests/robust/lib.sh"
 . "$P11AGENT_SRC/tests/integ/token-lib.sh"
 need_fixture
-need_p11kit_server
-private_token
-trap 'if [ -n "$SRV_PID" ]; then signal_server CONT; kill_server; fi; cleanup' EXIT
-
-start_server
-start_agent hung --module "$CLIENT_MOD" --pin-file "$P11AGENT_TEST_PINFILE"
-p11 status | grep -q "logged in" || fail "agent not logged in through p11-kit"
+agent_via_server hung
 
 /usr/bin/python3 "$P11AGENT_SRC/tests/integ/noiseclient.py" \
     "$P11AGENT_SOCK" "$P11AGENT_SOCK.pub" idle-status "$T/go" 2 \
