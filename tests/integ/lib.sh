@@ -14,6 +14,8 @@ set -eu
 BIN=$P11AGENT_BUILD/bin
 FIXDIR=$P11AGENT_BUILD/integ-fixture
 PATH=$BIN:$PATH
+# tests/robust/valgrind-integ.sh puts memcheck wrappers of the tools first.
+[ -z "${P11AGENT_TEST_WRAP:-}" ] || PATH=$P11AGENT_TEST_WRAP:$PATH
 export PATH
 
 # Each test gets its own scratch directory and home; nothing global is used.

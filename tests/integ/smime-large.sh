@@ -43,11 +43,16 @@ sum=$(sha256sum <"$T/att.bin" | cut -d' ' -f1)
 rm -f "$T/att.bin"
 
 # peak WHAT [LIMIT_KB]: the maximum resident set of the last run, in
-# KiB, bounded.
+# KiB, bounded. Under valgrind-integ.sh's memcheck wrappers the resident
+# set is mostly memcheck's own, so it is shown but not judged there.
 peak() {
 	kb=$(tail -n 1 "$T/rss")
 	lim=${2:-$LIMIT_KB}
 	echo "peak RSS $1: $((kb / 1024)) MiB"
+	if [ -n "${P11AGENT_TEST_WRAP:-}" ]; then
+		echo "(under a test wrapper: not judged)"
+		return 0
+	fi
 	[ "$kb" -lt "$lim" ] ||
 	    fail "$1 used $((kb / 1024)) MiB (limit $((lim / 1024)) MiB)"
 }
