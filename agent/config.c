@@ -6,6 +6,8 @@
  * are one line on stderr naming the option or the file and line; no
  * option value is ever echoed that could be a PIN. Main thread only.
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -336,19 +338,106 @@ trim(char *s)
 	return s;
 }
 
+/*
+ * May another user change st's file? Owned by root or by us; writable by
+ * others only as a directory owned by root with the sticky bit (/tmp:
+ * nobody else can replace what is ours inside); group-writable only if
+ * root owns it (Debian's /usr/local is root:staff 2775) or the group is
+ * our own primary group (a user private group). Returns NULL, or what is
+ * wrong with it.
+ */
+static const char *
+unsafe_stat(const struct stat *st)
+{
+	uid_t uid = getuid();
+
+	if (st->st_uid != 0 && st->st_uid != uid)
+		return "is owned by another user";
+	if ((st->st_mode & S_IWOTH) != 0 && !(S_ISDIR(st->st_mode) &&
+	    (st->st_mode & S_ISVTX) != 0 && st->st_uid == 0))
+		return "is writable by everyone";
+	if ((st->st_mode & S_IWGRP) != 0 && st->st_uid != 0 &&
+	    st->st_gid != getgid())
+		return "is writable by its group";
+	return NULL;
+}
+
+/*
+ * Code the agent runs (a module, a pinentry named by a path) must not be
+ * replaceable by another user: neither the file nor any directory above
+ * it, after links are resolved (as OpenSSH's safe_path()). A path that
+ * does not resolve is left to the loader, which says so. Returns 0, or
+ * 1 with the reason on stderr.
+ */
+static int
+check_code_path(const char *what, const char *path)
+{
+	struct stat st;
+	const char *why;
+	char *real, *slash;
+	int r = 0;
+
+	if ((real = realpath(path, NULL)) == NULL)
+		return 0;
+	for (;;) {
+		if (stat(real, &st) != 0) {
+			fprintf(stderr, "p11agent: %s %s: %s: %s\n", what, path,
+			    real, strerror(errno));
+			r = 1;
+			break;
+		}
+		if ((why = unsafe_stat(&st)) != NULL) {
+			fprintf(stderr, "p11agent: %s %s: %s %s (mode %04o); "
+			    "another user could replace the code the agent "
+			    "runs: fix its owner or permissions, or install "
+			    "the %s elsewhere\n", what, path, real, why,
+			    (unsigned int)(st.st_mode & 07777), what);
+			r = 1;
+			break;
+		}
+		if ((slash = strrchr(real, '/')) == NULL || slash == real) {
+			if (slash == real && real[1] != '\0') {
+				real[1] = '\0';	/* and "/" itself */
+				continue;
+			}
+			break;
+		}
+		*slash = '\0';
+	}
+	free(real);
+	return r;
+}
+
 /* Parses "key = value" lines into cfg. Returns 0 or an exit status. */
 static int
 load_file(struct config *cfg, const char *path)
 {
 	FILE *f;
+	struct stat st;
+	const char *why;
 	char *line = NULL, *key, *val, *eq, where[PATH_MAX + 32];
 	size_t cap = 0, lineno = 0;
 	const struct option *o;
 	int r = 0, on;
 
-	if ((f = fopen(path, "r")) == NULL) {
+	if ((f = fopen(path, "re")) == NULL) {
 		fprintf(stderr, "p11agent: cannot open config file %s: %s\n",
 		    path, strerror(errno));
+		return 1;
+	}
+	/* It names modules and programs the agent runs (as sshd's modes). */
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "p11agent: config file %s is not a regular "
+		    "file\n", path);
+		fclose(f);
+		return 1;
+	}
+	if ((why = unsafe_stat(&st)) != NULL) {
+		fprintf(stderr, "p11agent: config file %s %s (mode %04o); it "
+		    "names the modules the agent loads: run \"chmod go-w %s\" "
+		    "(and make it yours)\n", path, why,
+		    (unsigned int)(st.st_mode & 07777), path);
+		fclose(f);
 		return 1;
 	}
 	while (r == 0 && getline(&line, &cap, f) != -1) {
@@ -489,6 +578,7 @@ static int
 finish(struct config *cfg)
 {
 	const char *shell;
+	size_t i;
 	int npin;
 
 	if (cfg->foreground == -1)
@@ -523,6 +613,14 @@ finish(struct config *cfg)
 		    "PATH (or \"module = PATH\" in the config file)\n");
 		return 2;
 	}
+	/* A bare name is the loader's or p11-kit's to find. */
+	for (i = 0; i < cfg->nmodules; i++)
+		if (strchr(cfg->modules[i], '/') != NULL &&
+		    check_code_path("module", cfg->modules[i]) != 0)
+			return 1;
+	if (cfg->pinentry != NULL && strchr(cfg->pinentry, '/') != NULL &&
+	    check_code_path("pinentry", cfg->pinentry) != 0)
+		return 1;
 	if (cfg->socket == NULL && paths_default_socket(&cfg->socket) != 0) {
 		fprintf(stderr, "p11agent: cannot form the default socket "
 		    "path; give --socket PATH\n");
