@@ -155,8 +155,9 @@ cleanup(void)
 	if (g.sockpath != NULL)
 		unlink(g.sockpath);
 	/*
-	 * Socket activation: clients need the key before the agent runs.
-	 * XXX so before the first start nobody has written it.
+	 * Socket activation: the key stays for the clients of the next
+	 * activation. Before the first there is none; a client whose
+	 * connect() starts the agent waits for it (load_agent_pub()).
 	 */
 	if (g.pub_written && !g.inherited)
 		unlink(g.pubpath);

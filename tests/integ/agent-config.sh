@@ -32,13 +32,7 @@ pass "a world-writable config file is refused"
 chmod 600 "$T/a/agent.conf"
 p11agent --config "$T/a/agent.conf" >"$T/a/out" 2>"$T/a/log" &
 AGENT_PID=$!
-_agent_pids="$_agent_pids $AGENT_PID"
-i=0
-while [ ! -f "$T/a/sock.pub" ]; do
-	kill -0 "$AGENT_PID" 2>/dev/null || { cat "$T/a/log" >&2; fail "agent from the config file exited"; }
-	i=$((i + 1)); [ $i -lt 300 ] || fail "agent from the config file did not start"
-	sleep 0.1
-done
+wait_agent "$AGENT_PID" "$T/a/sock" "$T/a/log" "the agent of the config file"
 P11AGENT_SOCK=$T/a/sock p11 status >"$T/st"
 grep -q "p11agent-demo" "$T/st" || fail "no token through the config file's agent"
 stop_agent

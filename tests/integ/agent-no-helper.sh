@@ -72,13 +72,7 @@ cp "$BIN/p11agent-p11kit" "$h"
     --agent-key "$T/a/agent.key" $(token_opts) \
     --token "pkcs11:token=$P11AGENT_TEST_TOKEN_LABEL" 2>"$T/a/log" &
 apid=$!
-_agent_pids="$_agent_pids $apid"	# the EXIT trap kills it on failure
-i=0
-while [ ! -f "$T/a/sock.pub" ]; do
-	kill -0 "$apid" 2>/dev/null || { cat "$T/a/log" >&2; fail "no start"; }
-	i=$((i + 1)); [ $i -lt 300 ] || fail "agent did not start"
-	sleep 0.1
-done
+wait_agent "$apid" "$T/a/sock" "$T/a/log" "the agent with a helper beside it"
 P11AGENT_SOCK=$T/a/sock
 export P11AGENT_SOCK
 p11 lock

@@ -72,15 +72,22 @@ start_agent() {
 	    --agent-key "$T/$name/agent.key" "$@" \
 	    >"$T/$name/out" 2>"$T/$name/log" &
 	AGENT_PID=$!
-	_agent_pids="$_agent_pids $AGENT_PID"
+	wait_agent "$AGENT_PID" "$P11AGENT_SOCK" "$T/$name/log" "agent $name"
+}
+
+# wait_agent PID SOCKET LOG WHAT: an agent started by hand in the
+# background is killed on exit and waited for until it publishes its key
+# beside SOCKET; if it exits first, its LOG is shown and the test fails.
+wait_agent() {
+	_agent_pids="$_agent_pids $1"
 	i=0
-	while [ ! -f "$P11AGENT_SOCK.pub" ]; do
-		if ! kill -0 "$AGENT_PID" 2>/dev/null; then
-			cat "$T/$name/log" >&2
-			fail "agent $name exited during start-up"
+	while [ ! -f "$2.pub" ]; do
+		if ! kill -0 "$1" 2>/dev/null; then
+			cat "$3" >&2
+			fail "$4 exited during start-up"
 		fi
 		i=$((i + 1))
-		[ $i -lt 300 ] || fail "agent $name did not start in 30 s"
+		[ $i -lt 300 ] || fail "$4 did not start in 30 s"
 		sleep 0.1
 	done
 }
